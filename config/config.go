@@ -1,0 +1,270 @@
+// Package config loads and validates incidentd's YAML configuration. Every
+// error names the file, line and key, and all errors are reported at once.
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/incidentd/incidentd/incident"
+)
+
+// DefaultDSN is the embedded store used when neither flag nor file names one.
+const DefaultDSN = "sqlite://data/incidentd.db"
+
+// Config is the whole configuration file.
+type Config struct {
+	Storage   StorageConfig   `yaml:"storage"`
+	Ingest    IngestConfig    `yaml:"ingest"`
+	Grouping  GroupingConfig  `yaml:"grouping"`
+	Alerts    AlertsConfig    `yaml:"alerts"`
+	Incidents IncidentsConfig `yaml:"incidents"`
+	Priority  PriorityConfig  `yaml:"priority"`
+	Log       LogConfig       `yaml:"log"`
+}
+
+// StorageConfig selects and tunes the store.
+type StorageConfig struct {
+	// DSN is sqlite://PATH (embedded) or postgres://... (production).
+	DSN          string `yaml:"dsn"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+}
+
+// IngestConfig bounds the webhook endpoints.
+type IngestConfig struct {
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxBatchAlerts caps how many alerts share one group-commit transaction.
+	MaxBatchAlerts int `yaml:"max_batch_alerts"`
+	// RetryAfter is sent with 503 when the store fails.
+	RetryAfter Duration `yaml:"retry_after"`
+}
+
+// GroupingConfig groups alerts into incidents by labels.
+type GroupingConfig struct {
+	By     []string `yaml:"by"`
+	Window Duration `yaml:"window"`
+}
+
+// AlertsConfig tunes deduplication and flap detection.
+type AlertsConfig struct {
+	FlapWindow    Duration `yaml:"flap_window"`
+	FlapThreshold int      `yaml:"flap_threshold"`
+}
+
+// IncidentsConfig tunes the incident lifecycle.
+type IncidentsConfig struct {
+	AutoResolve  bool     `yaml:"auto_resolve"`
+	ReopenWindow Duration `yaml:"reopen_window"`
+}
+
+// PriorityConfig maps severities to urgency and sets the default impact.
+type PriorityConfig struct {
+	SeverityLabel  string         `yaml:"severity_label"`
+	Urgency        map[string]int `yaml:"urgency"`
+	DefaultUrgency int            `yaml:"default_urgency"`
+	DefaultImpact  int            `yaml:"default_impact"`
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used for keys a file leaves out.
+func Default() Config {
+	p := incident.DefaultPolicy()
+	return Config{
+		Storage:   StorageConfig{DSN: DefaultDSN, MaxOpenConns: 8},
+		Ingest:    IngestConfig{MaxBodyBytes: 10 << 20, MaxBatchAlerts: 5000, RetryAfter: Duration(5 * time.Second)},
+		Grouping:  GroupingConfig{By: p.GroupBy, Window: Duration(p.GroupWindow)},
+		Alerts:    AlertsConfig{FlapWindow: Duration(p.FlapWindow), FlapThreshold: p.FlapThreshold},
+		Incidents: IncidentsConfig{AutoResolve: p.AutoResolve, ReopenWindow: Duration(p.ReopenWindow)},
+		Priority:  PriorityConfig{SeverityLabel: p.SeverityLabel, Urgency: p.Urgency, DefaultUrgency: p.DefaultUrgency, DefaultImpact: p.DefaultImpact},
+		Log:       LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Policy turns the configuration into the incident engine's policy.
+func (c *Config) Policy() incident.Policy {
+	return incident.Policy{
+		GroupBy:        c.Grouping.By,
+		GroupWindow:    time.Duration(c.Grouping.Window),
+		FlapWindow:     time.Duration(c.Alerts.FlapWindow),
+		FlapThreshold:  c.Alerts.FlapThreshold,
+		ReopenWindow:   time.Duration(c.Incidents.ReopenWindow),
+		AutoResolve:    c.Incidents.AutoResolve,
+		SeverityLabel:  c.Priority.SeverityLabel,
+		Urgency:        c.Priority.Urgency,
+		DefaultUrgency: c.Priority.DefaultUrgency,
+		DefaultImpact:  c.Priority.DefaultImpact,
+	}
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates data read from file (the name is used in errors).
+func Parse(file string, data []byte) (*Config, error) {
+	cfg := Default()
+	if strings.TrimSpace(string(data)) == "" {
+		return &cfg, nil
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		if errs, ok := err.(Errors); ok {
+			for i := range errs {
+				errs[i].File = file
+			}
+			return nil, errs
+		}
+		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	return &cfg, nil
+}
+
+// UnmarshalYAML decodes strictly (unknown keys are errors) over the defaults
+// already in c, then validates.
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	d := &decoder{lines: map[string]int{}}
+	d.decode(n, c, "")
+	c.validate(d)
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+		return d.errs
+	}
+	return nil
+}
+
+func (c *Config) validate(d *decoder) {
+	if c.Storage.DSN != "" && !strings.HasPrefix(c.Storage.DSN, "sqlite://") && !strings.HasPrefix(c.Storage.DSN, "postgres://") && !strings.HasPrefix(c.Storage.DSN, "postgresql://") {
+		d.failf("storage.dsn", "must start with sqlite:// or postgres://")
+	}
+	if c.Storage.MaxOpenConns < 1 {
+		d.failf("storage.max_open_conns", "must be at least 1")
+	}
+	if c.Ingest.MaxBodyBytes < 1024 {
+		d.failf("ingest.max_body_bytes", "must be at least 1KiB")
+	}
+	if c.Ingest.MaxBatchAlerts < 1 {
+		d.failf("ingest.max_batch_alerts", "must be at least 1")
+	}
+	if c.Ingest.RetryAfter < Duration(time.Second) {
+		d.failf("ingest.retry_after", "must be at least 1s")
+	}
+	if len(c.Grouping.By) == 0 {
+		d.failf("grouping.by", "must name at least one label")
+	}
+	seen := map[string]bool{}
+	for _, l := range c.Grouping.By {
+		if !validLabelName(l) {
+			d.failf("grouping.by", "%q is not a valid label name", l)
+		}
+		if seen[l] {
+			d.failf("grouping.by", "label %q listed twice", l)
+		}
+		seen[l] = true
+	}
+	if c.Grouping.Window <= 0 {
+		d.failf("grouping.window", "must be positive")
+	}
+	if c.Alerts.FlapWindow < 0 {
+		d.failf("alerts.flap_window", "must not be negative")
+	}
+	if c.Alerts.FlapThreshold < 1 {
+		d.failf("alerts.flap_threshold", "must be at least 1")
+	}
+	if c.Incidents.ReopenWindow < 0 {
+		d.failf("incidents.reopen_window", "must not be negative")
+	}
+	if !validLabelName(c.Priority.SeverityLabel) {
+		d.failf("priority.severity_label", "%q is not a valid label name", c.Priority.SeverityLabel)
+	}
+	for sev, u := range c.Priority.Urgency {
+		if u < 1 || u > 3 {
+			d.failf("priority.urgency", "urgency of %q is %d, want 1..3", sev, u)
+		}
+	}
+	lower := make(map[string]int, len(c.Priority.Urgency))
+	for sev, u := range c.Priority.Urgency {
+		lower[strings.ToLower(sev)] = u
+	}
+	c.Priority.Urgency = lower
+	if c.Priority.DefaultUrgency < 1 || c.Priority.DefaultUrgency > 3 {
+		d.failf("priority.default_urgency", "want 1..3")
+	}
+	if c.Priority.DefaultImpact < 1 || c.Priority.DefaultImpact > 3 {
+		d.failf("priority.default_impact", "want 1..3")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		d.failf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		d.failf("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+}
+
+func validLabelName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteByte(':')
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "%d:", e.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors lists every problem found in a file.
+type Errors []Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}

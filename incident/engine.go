@@ -1,0 +1,437 @@
+package incident
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is the part of the store one ingest batch needs, loaded inside the
+// batch's transaction.
+type State struct {
+	// Alerts holds the current occurrence of each fingerprint in the batch.
+	Alerts map[string]*Alert
+	// Incidents holds the incidents that changing occurrences belong to and
+	// the open incidents of the batch's group keys.
+	Incidents map[int64]*Incident
+	// Owners holds, for every loaded occurrence's incident, the little that
+	// classifying a repeat needs; the store reads it with the occurrences.
+	Owners map[int64]Owner
+}
+
+// Owner is the status of an occurrence's incident.
+type Owner struct {
+	Status     Status
+	ResolvedAt time.Time
+}
+
+// keeps reports whether an occurrence still firing stays quietly in its
+// incident: the incident is open, or was resolved less than the reopen window
+// ago (people resolve before monitoring catches up). A closed incident, or
+// one resolved longer ago, lets go: the alert starts a new occurrence.
+func (p *Policy) keeps(o Owner, now time.Time) bool {
+	return o.Status.Open() || o.Status == StatusResolved && now.Sub(o.ResolvedAt) <= p.ReopenWindow
+}
+
+func (s *State) owner(a *Alert) (Owner, bool) {
+	if inc, ok := s.Incidents[a.IncidentID]; ok {
+		return Owner{Status: inc.Status, ResolvedAt: inc.ResolvedAt}, true
+	}
+	o, ok := s.Owners[a.IncidentID]
+	return o, ok
+}
+
+// Stats counts what a batch did, for metrics and the ingest response.
+type Stats struct {
+	Received         int `json:"received"`
+	New              int `json:"new"`
+	Repeats          int `json:"repeats"`
+	Resolved         int `json:"resolved"`
+	Flaps            int `json:"flaps"`
+	Stale            int `json:"stale"`
+	IncidentsCreated int `json:"incidents_created"`
+	IncidentsUpdated int `json:"incidents_updated"`
+}
+
+// Add accumulates o into s.
+func (s *Stats) Add(o Stats) {
+	s.Received += o.Received
+	s.New += o.New
+	s.Repeats += o.Repeats
+	s.Resolved += o.Resolved
+	s.Flaps += o.Flaps
+	s.Stale += o.Stale
+	s.IncidentsCreated += o.IncidentsCreated
+	s.IncidentsUpdated += o.IncidentsUpdated
+}
+
+// Changes is what a batch decided: rows to write and events to append.
+type Changes struct {
+	Alerts    []*Alert
+	Incidents []*Incident
+	Events    []Event
+	Stats     Stats
+	// NewIncidents counts incidents in Incidents with a placeholder (negative)
+	// id; the store allocates real ids and calls AssignIDs.
+	NewIncidents int
+}
+
+// AssignIDs replaces the placeholder ids of new incidents with first,
+// first+1, ... in creation order, everywhere they are referenced.
+func (c *Changes) AssignIDs(first int64) {
+	real := func(id int64) int64 {
+		if id < 0 {
+			return first + (-id - 1)
+		}
+		return id
+	}
+	for _, inc := range c.Incidents {
+		inc.ID = real(inc.ID)
+	}
+	for _, a := range c.Alerts {
+		a.IncidentID = real(a.IncidentID)
+	}
+	for i := range c.Events {
+		c.Events[i].IncidentID = real(c.Events[i].IncidentID)
+	}
+}
+
+// Needs tells the store which incidents to load for inputs, given the current
+// occurrences and their owners already loaded: only inputs that change
+// something need incidents, so a batch of pure repeats costs one read and one
+// write.
+func (p *Policy) Needs(state *State, inputs []AlertInput, now time.Time) (ids []int64, groupKeys []string) {
+	seenID := map[int64]bool{}
+	seenKey := map[string]bool{}
+	count := make(map[string]int, len(inputs))
+	for i := range inputs {
+		count[inputs[i].Fingerprint]++
+	}
+	for i := range inputs {
+		in := &inputs[i]
+		a := state.Alerts[in.Fingerprint]
+		if a != nil && a.Status == in.Status && count[in.Fingerprint] == 1 && p.repeatKept(state, a, now) {
+			continue // a plain repeat
+		}
+		if a != nil && a.IncidentID != 0 && !seenID[a.IncidentID] {
+			seenID[a.IncidentID] = true
+			ids = append(ids, a.IncidentID)
+		}
+		if k := p.GroupKey(in.Labels); !seenKey[k] {
+			seenKey[k] = true
+			groupKeys = append(groupKeys, k)
+		}
+	}
+	return ids, groupKeys
+}
+
+// batch carries the working state of one Apply call.
+type batch struct {
+	p        *Policy
+	now      time.Time
+	state    *State
+	open     map[string][]*Incident // open incidents by group key
+	ch       *Changes
+	dirtyA   map[*Alert]bool
+	dirtyI   map[*Incident]bool
+	nextTemp int64
+}
+
+// Apply deduplicates inputs against state and groups new alerts into
+// incidents. It mutates the objects in state and returns every changed row.
+// Inputs are applied in order, so repeats of one fingerprint within a batch
+// behave as if they had arrived one by one.
+func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Changes {
+	b := &batch{
+		p: p, now: now, state: state,
+		open:   map[string][]*Incident{},
+		ch:     &Changes{},
+		dirtyA: map[*Alert]bool{},
+		dirtyI: map[*Incident]bool{},
+	}
+	if state.Alerts == nil {
+		state.Alerts = map[string]*Alert{}
+	}
+	if state.Incidents == nil {
+		state.Incidents = map[int64]*Incident{}
+	}
+	for _, inc := range state.Incidents {
+		if inc.Status.Open() {
+			b.open[inc.GroupKey] = append(b.open[inc.GroupKey], inc)
+		}
+	}
+	for i := range inputs {
+		b.apply(&inputs[i])
+	}
+	b.ch.Stats.Received = len(inputs)
+	return b.ch
+}
+
+func (b *batch) apply(in *AlertInput) {
+	a := b.state.Alerts[in.Fingerprint]
+	if in.Status == AlertResolved {
+		b.resolve(a, in)
+		return
+	}
+	switch {
+	case a == nil:
+		b.newOccurrence(nil, in)
+	case a.Status == AlertFiring && b.p.repeatKept(b.state, a, b.now):
+		b.repeat(a, in)
+	case a.Status == AlertFiring:
+		b.newOccurrence(a, in) // still firing after its incident let go
+	case !in.StartsAt.IsZero() && !in.StartsAt.After(a.EndsAt):
+		// A firing notice for an occurrence that has since resolved: a
+		// delayed retry. Applying it would reopen a healthy alert.
+		b.ch.Stats.Stale++
+	case b.now.Sub(a.ResolvedAt) <= b.p.FlapWindow && b.incidentTaking(a) != nil:
+		b.flap(a, in)
+	default:
+		b.newOccurrence(a, in)
+	}
+}
+
+// repeatKept reports whether a repeat of a leaves it where it is.
+func (p *Policy) repeatKept(s *State, a *Alert, now time.Time) bool {
+	if a.Status == AlertResolved || a.IncidentID == 0 {
+		return true
+	}
+	o, ok := s.owner(a)
+	return !ok || p.keeps(o, now)
+}
+
+func (b *batch) repeat(a *Alert, in *AlertInput) {
+	a.LastSeen = b.now
+	a.Repeats++
+	if len(in.Annotations) > 0 {
+		a.Annotations = in.Annotations
+	}
+	b.touchAlert(a)
+	b.ch.Stats.Repeats++
+}
+
+// flap re-fires a recently resolved occurrence.
+func (b *batch) flap(a *Alert, in *AlertInput) {
+	inc := b.incidentTaking(a)
+	a.Status = AlertFiring
+	a.EndsAt = time.Time{}
+	a.ResolvedAt = time.Time{}
+	a.LastSeen = b.now
+	a.Flaps++
+	if len(in.Annotations) > 0 {
+		a.Annotations = in.Annotations
+	}
+	b.touchAlert(a)
+	b.ch.Stats.Flaps++
+	b.event(inc.ID, a.ID(), EventAlertFiring, fmt.Sprintf("alert %s firing again (flap %d)", alertName(a), a.Flaps))
+	if !a.Flapping && a.Flaps >= b.p.FlapThreshold {
+		a.Flapping = true
+		b.event(inc.ID, a.ID(), EventAlertFlapping, fmt.Sprintf("alert %s is flapping: %d re-fires within %s of resolving", alertName(a), a.Flaps, b.p.FlapWindow))
+	}
+	b.attach(inc, a, false)
+}
+
+func (b *batch) newOccurrence(prev *Alert, in *AlertInput) {
+	a := &Alert{
+		Fingerprint:  in.Fingerprint,
+		Seq:          1,
+		Source:       in.Source,
+		Status:       AlertFiring,
+		Labels:       in.Labels,
+		Annotations:  in.Annotations,
+		GeneratorURL: in.GeneratorURL,
+		StartsAt:     in.StartsAt,
+		FirstSeen:    b.now,
+		LastSeen:     b.now,
+		Current:      true,
+	}
+	if a.StartsAt.IsZero() {
+		a.StartsAt = b.now
+	}
+	var inc *Incident
+	if prev != nil {
+		a.Seq = prev.Seq + 1
+		prev.Current = false
+		b.touchAlert(prev)
+		inc = b.incidentTaking(prev)
+	}
+	if inc == nil {
+		inc = b.groupIncident(a)
+	}
+	b.state.Alerts[a.Fingerprint] = a
+	b.touchAlert(a)
+	b.ch.Stats.New++
+	b.event(inc.ID, a.ID(), EventAlertFiring, fmt.Sprintf("alert %s firing", alertName(a)))
+	b.attach(inc, a, true)
+}
+
+func (b *batch) resolve(a *Alert, in *AlertInput) {
+	endsAt := in.EndsAt
+	if endsAt.IsZero() {
+		endsAt = b.now
+	}
+	switch {
+	case a == nil:
+		// A resolution for an alert never seen firing (sent before incidentd
+		// ran, or after its data was purged). Keep it, visible, with no incident.
+		a = &Alert{
+			Fingerprint: in.Fingerprint, Seq: 1, Source: in.Source, Status: AlertResolved,
+			Labels: in.Labels, Annotations: in.Annotations, GeneratorURL: in.GeneratorURL,
+			StartsAt: in.StartsAt, EndsAt: endsAt, FirstSeen: b.now, LastSeen: b.now,
+			ResolvedAt: b.now, Current: true,
+		}
+		if a.StartsAt.IsZero() {
+			a.StartsAt = endsAt
+		}
+		b.state.Alerts[a.Fingerprint] = a
+		b.touchAlert(a)
+		b.ch.Stats.Resolved++
+		return
+	case a.Status == AlertResolved:
+		b.repeat(a, in)
+		return
+	case !in.StartsAt.IsZero() && in.StartsAt.Before(a.StartsAt):
+		b.ch.Stats.Stale++ // resolves an older occurrence
+		return
+	}
+	a.Status = AlertResolved
+	a.EndsAt = endsAt
+	a.ResolvedAt = b.now
+	a.LastSeen = b.now
+	if len(in.Annotations) > 0 {
+		a.Annotations = in.Annotations
+	}
+	b.touchAlert(a)
+	b.ch.Stats.Resolved++
+	inc := b.state.Incidents[a.IncidentID]
+	if inc == nil {
+		return
+	}
+	inc.FiringCount--
+	inc.UpdatedAt = b.now
+	b.touchIncident(inc)
+	b.event(inc.ID, a.ID(), EventAlertResolved, fmt.Sprintf("alert %s resolved", alertName(a)))
+	if inc.FiringCount <= 0 && b.p.AutoResolve && inc.Status.Open() {
+		inc.FiringCount = 0
+		inc.Status = StatusResolved
+		inc.ResolvedAt = b.now
+		inc.ResolvedBy = Actor
+		b.event(inc.ID, "", EventIncidentResolved, "all alerts resolved")
+	}
+}
+
+// incidentTaking returns the incident of a's previous occurrence if it can
+// take a re-fire: still open, or resolved within the reopen window (then it
+// is reopened). Otherwise nil.
+func (b *batch) incidentTaking(a *Alert) *Incident {
+	inc := b.state.Incidents[a.IncidentID]
+	if inc == nil {
+		return nil
+	}
+	if b.p.keeps(Owner{Status: inc.Status, ResolvedAt: inc.ResolvedAt}, b.now) {
+		return inc
+	}
+	return nil
+}
+
+// groupIncident finds the open incident of a's group that takes new alerts,
+// or opens one.
+func (b *batch) groupIncident(a *Alert) *Incident {
+	key := b.p.GroupKey(a.Labels)
+	var best *Incident
+	for _, inc := range b.open[key] {
+		if !inc.Status.Open() {
+			continue
+		}
+		if inc.FiringCount > 0 || b.now.Sub(inc.LastAlertAt) <= b.p.GroupWindow {
+			if best == nil || inc.LastAlertAt.After(best.LastAlertAt) {
+				best = inc
+			}
+		}
+	}
+	if best != nil {
+		return best
+	}
+	b.nextTemp--
+	urgency := b.p.UrgencyOf(a.Labels)
+	inc := &Incident{
+		ID:          b.nextTemp,
+		GroupKey:    key,
+		Title:       b.p.titleFor(a),
+		Status:      StatusTriggered,
+		Urgency:     urgency,
+		Impact:      b.p.DefaultImpact,
+		Priority:    PriorityFor(b.p.DefaultImpact, urgency),
+		Labels:      copyLabels(a.Labels),
+		CreatedAt:   b.now,
+		UpdatedAt:   b.now,
+		LastAlertAt: b.now,
+	}
+	b.state.Incidents[inc.ID] = inc
+	b.open[key] = append(b.open[key], inc)
+	b.ch.NewIncidents++
+	b.ch.Stats.IncidentsCreated++
+	b.touchIncident(inc)
+	b.event(inc.ID, "", EventIncidentTriggered, fmt.Sprintf("incident opened by alert %s (%s)", alertName(a), PriorityLabel(inc.Priority)))
+	return inc
+}
+
+// attach records a firing occurrence on inc, reopening inc if it had
+// resolved and raising its priority if the alert is more urgent.
+func (b *batch) attach(inc *Incident, a *Alert, isNew bool) {
+	a.IncidentID = inc.ID
+	if isNew {
+		inc.AlertCount++
+		if inc.AlertCount > 1 {
+			inc.Labels = commonLabels(inc.Labels, a.Labels)
+		}
+	}
+	inc.FiringCount++
+	inc.LastAlertAt = b.now
+	inc.UpdatedAt = b.now
+	if inc.Status == StatusResolved {
+		inc.Status = StatusTriggered
+		inc.ResolvedAt = time.Time{}
+		inc.ResolvedBy = ""
+		inc.AcknowledgedAt = time.Time{}
+		inc.AcknowledgedBy = ""
+		b.open[inc.GroupKey] = append(b.open[inc.GroupKey], inc)
+		b.event(inc.ID, a.ID(), EventIncidentReopened, fmt.Sprintf("reopened: alert %s fired again", alertName(a)))
+	}
+	if u := b.p.UrgencyOf(a.Labels); u < inc.Urgency {
+		old := inc.Priority
+		inc.Urgency = u
+		inc.Priority = PriorityFor(inc.Impact, u)
+		if inc.Priority != old {
+			b.event(inc.ID, a.ID(), EventIncidentPriorityChanged, fmt.Sprintf("priority %s -> %s: alert %s", PriorityLabel(old), PriorityLabel(inc.Priority), alertName(a)))
+		}
+	}
+	b.touchIncident(inc)
+}
+
+func (b *batch) touchAlert(a *Alert) {
+	if !b.dirtyA[a] {
+		b.dirtyA[a] = true
+		b.ch.Alerts = append(b.ch.Alerts, a)
+	}
+}
+
+func (b *batch) touchIncident(inc *Incident) {
+	if !b.dirtyI[inc] {
+		b.dirtyI[inc] = true
+		b.ch.Incidents = append(b.ch.Incidents, inc)
+		if inc.ID > 0 {
+			b.ch.Stats.IncidentsUpdated++
+		}
+	}
+}
+
+func (b *batch) event(incidentID int64, alertID, kind, msg string) {
+	b.ch.Events = append(b.ch.Events, Event{IncidentID: incidentID, AlertID: alertID, At: b.now, Actor: Actor, Kind: kind, Message: msg})
+}
+
+func alertName(a *Alert) string {
+	if n := a.Labels["alertname"]; n != "" {
+		return n + " " + a.Fingerprint
+	}
+	return a.Fingerprint
+}

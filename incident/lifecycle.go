@@ -1,0 +1,79 @@
+package incident
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrConflict marks a transition the incident's status does not allow.
+var ErrConflict = errors.New("conflict")
+
+// Action is a change a person (or automation) makes to an incident.
+type Action string
+
+// Actions on incidents.
+const (
+	ActionAcknowledge Action = "acknowledge"
+	ActionResolve     Action = "resolve"
+	ActionClose       Action = "close"
+	ActionNote        Action = "note"
+)
+
+// MaxNoteBytes bounds a timeline note.
+const MaxNoteBytes = 64 << 10
+
+// Do applies action to inc at now and returns the timeline event to record.
+// A transition the status does not allow returns an error wrapping
+// ErrConflict; inc is then unchanged.
+func Do(inc *Incident, action Action, actor, message string, now time.Time) (Event, error) {
+	actor = strings.TrimSpace(actor)
+	if actor == "" {
+		return Event{}, errors.New("actor is required")
+	}
+	ev := Event{IncidentID: inc.ID, At: now, Actor: actor}
+	conflict := func() (Event, error) {
+		return Event{}, fmt.Errorf("%w: %s is %s, cannot %s", ErrConflict, inc.Key(), inc.Status, action)
+	}
+	switch action {
+	case ActionAcknowledge:
+		if inc.Status != StatusTriggered {
+			return conflict()
+		}
+		inc.Status = StatusAcknowledged
+		inc.AcknowledgedAt, inc.AcknowledgedBy = now, actor
+		ev.Kind, ev.Message = EventIncidentAcknowledged, "acknowledged by "+actor
+	case ActionResolve:
+		if !inc.Status.Open() {
+			return conflict()
+		}
+		inc.Status = StatusResolved
+		inc.ResolvedAt, inc.ResolvedBy = now, actor
+		ev.Kind, ev.Message = EventIncidentResolved, "resolved by "+actor
+	case ActionClose:
+		if inc.Status != StatusResolved {
+			return conflict()
+		}
+		inc.Status = StatusClosed
+		inc.ClosedAt = now
+		ev.Kind, ev.Message = EventIncidentClosed, "closed by "+actor
+	case ActionNote:
+		message = strings.TrimSpace(message)
+		if message == "" {
+			return Event{}, errors.New("message is required")
+		}
+		if len(message) > MaxNoteBytes {
+			return Event{}, fmt.Errorf("message is %d bytes, more than %d", len(message), MaxNoteBytes)
+		}
+		ev.Kind, ev.Message = EventIncidentNote, message
+		return ev, nil
+	default:
+		return Event{}, fmt.Errorf("unknown action %q", action)
+	}
+	if message = strings.TrimSpace(message); message != "" {
+		ev.Message += ": " + message
+	}
+	inc.UpdatedAt = now
+	return ev, nil
+}
