@@ -10,6 +10,11 @@ import (
 // ErrConflict marks a transition the incident's status does not allow.
 var ErrConflict = errors.New("conflict")
 
+// InputError is an invalid argument to Do (missing actor, empty note).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
 // Action is a change a person (or automation) makes to an incident.
 type Action string
 
@@ -30,7 +35,7 @@ const MaxNoteBytes = 64 << 10
 func Do(inc *Incident, action Action, actor, message string, now time.Time) (Event, error) {
 	actor = strings.TrimSpace(actor)
 	if actor == "" {
-		return Event{}, errors.New("actor is required")
+		return Event{}, &InputError{"actor is required"}
 	}
 	ev := Event{IncidentID: inc.ID, At: now, Actor: actor}
 	conflict := func() (Event, error) {
@@ -61,15 +66,15 @@ func Do(inc *Incident, action Action, actor, message string, now time.Time) (Eve
 	case ActionNote:
 		message = strings.TrimSpace(message)
 		if message == "" {
-			return Event{}, errors.New("message is required")
+			return Event{}, &InputError{"message is required"}
 		}
 		if len(message) > MaxNoteBytes {
-			return Event{}, fmt.Errorf("message is %d bytes, more than %d", len(message), MaxNoteBytes)
+			return Event{}, &InputError{fmt.Sprintf("message is %d bytes, more than %d", len(message), MaxNoteBytes)}
 		}
 		ev.Kind, ev.Message = EventIncidentNote, message
 		return ev, nil
 	default:
-		return Event{}, fmt.Errorf("unknown action %q", action)
+		return Event{}, &InputError{fmt.Sprintf("unknown action %q", action)}
 	}
 	if message = strings.TrimSpace(message); message != "" {
 		ev.Message += ": " + message

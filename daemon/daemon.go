@@ -1,0 +1,229 @@
+// Package daemon builds incidentd's long-lived parts in one place, runs them,
+// and tears them down in reverse order.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/incidentd/incidentd/api"
+	"github.com/incidentd/incidentd/clock"
+	"github.com/incidentd/incidentd/config"
+	"github.com/incidentd/incidentd/incident"
+	"github.com/incidentd/incidentd/ingest"
+	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/web"
+)
+
+// Options are the command-line settings; non-empty ones override the file.
+type Options struct {
+	ConfigFile    string
+	ListenAddress string
+	StorageDSN    string
+	Version       string
+	Clock         clock.Clock
+	// Reload delivers SIGHUP.
+	Reload <-chan os.Signal
+	// Ready, if set, receives the bound address once the daemon serves.
+	Ready func(addr string)
+}
+
+// Daemon is a running incidentd.
+type Daemon struct {
+	opts      Options
+	log       *slog.Logger
+	logLevel  *slog.LevelVar
+	policy    atomic.Pointer[incident.Policy]
+	reloadMu  sync.Mutex
+	cfg       *config.Config
+	committer *ingest.Committer
+	ingest    *ingest.Handler
+}
+
+// LoadConfig reads the config file and applies the flag overrides.
+func LoadConfig(opts Options) (*config.Config, error) {
+	cfg, err := config.Load(opts.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StorageDSN != "" {
+		cfg.Storage.DSN = opts.StorageDSN
+	}
+	return cfg, nil
+}
+
+// NewLogger builds the process logger from the log config.
+func NewLogger(c config.LogConfig, level *slog.LevelVar) *slog.Logger {
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, o))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, o))
+}
+
+// Run starts incidentd and blocks until ctx is cancelled, then shuts down:
+// the HTTP server stops taking requests and finishes those in flight (their
+// commits included), then the committer drains, then the store closes.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	cfg, err := LoadConfig(opts)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: opts, cfg: cfg, logLevel: new(slog.LevelVar)}
+	d.log = NewLogger(cfg.Log, d.logLevel)
+	slog.SetDefault(d.log)
+	p := cfg.Policy()
+	d.policy.Store(&p)
+
+	reg, storeErrors := newRegistry(opts.Version)
+
+	d.log.Info("starting incidentd", "version", opts.Version, "config", opts.ConfigFile, "store", store.Redact(cfg.Storage.DSN))
+	st, err := openStore(ctx, cfg.Storage, d.log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg.MustRegister(newOpenIncidentsCollector(st, storeErrors))
+
+	ingestMetrics := ingest.NewMetrics(reg, storeErrors)
+	d.committer = ingest.NewCommitter(st, &d.policy, ingest.CommitterOptions{
+		MaxBatch: cfg.Ingest.MaxBatchAlerts, Logger: d.log, Metrics: ingestMetrics, Clock: opts.Clock,
+	})
+	defer d.committer.Close()
+	d.ingest = ingest.NewHandler(d.committer, ingest.HandlerOptions{
+		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), RetryAfter: time.Duration(cfg.Ingest.RetryAfter),
+		Logger: d.log, Metrics: ingestMetrics,
+	})
+
+	mux := http.NewServeMux()
+	d.ingest.Register(mux)
+	api.New(st, opts.Clock, d.log).Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := st.Ready(rctx); err != nil {
+			web.WriteError(w, r, http.StatusServiceUnavailable, "", err.Error())
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.reload(); err != nil {
+			web.WriteError(w, r, http.StatusInternalServerError, "", "reload failed, old config kept: "+err.Error())
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
+	})
+
+	addr := opts.ListenAddress
+	if addr == "" {
+		addr = ":9095"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           web.Logged(d.log, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.log.Info("listening", "address", ln.Addr().String())
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+
+	for {
+		select {
+		case <-opts.Reload:
+			if err := d.reload(); err != nil {
+				d.log.Error("reload failed, old config kept", "err", err)
+			}
+			continue
+		case err := <-serveErr:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+		}
+		break
+	}
+	d.log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.log.Warn("http shutdown", "err", err)
+	}
+	d.committer.Close()
+	d.log.Info("stopped")
+	return nil
+}
+
+// openStore connects, retrying for a while so a daemon started together
+// with its database does not give up at once.
+func openStore(ctx context.Context, c config.StorageConfig, log *slog.Logger) (*store.Store, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := store.Open(ctx, c.DSN, store.Options{MaxOpenConns: c.MaxOpenConns, Logger: log})
+		if err == nil {
+			return st, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("store not reachable yet, retrying", "err", err)
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// reload re-reads the config file and applies what can change live. On any
+// error the old config stays in force.
+func (d *Daemon) reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := LoadConfig(d.opts)
+	if err != nil {
+		return err
+	}
+	if cfg.Storage != d.cfg.Storage {
+		d.log.Warn("storage settings changed: they take effect at restart")
+	}
+	p := cfg.Policy()
+	d.policy.Store(&p)
+	_ = d.logLevel.UnmarshalText([]byte(cfg.Log.Level))
+	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
+	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)
+	d.cfg = cfg
+	d.log.Info("config reloaded", "file", d.opts.ConfigFile)
+	return nil
+}
+
+// Registry is exposed for tests that need a metrics registry of their own.
+func Registry(version string) (*prometheus.Registry, *prometheus.CounterVec) { return newRegistry(version) }
