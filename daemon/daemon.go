@@ -226,4 +226,6 @@ func (d *Daemon) reload() error {
 }
 
 // Registry is exposed for tests that need a metrics registry of their own.
-func Registry(version string) (*prometheus.Registry, *prometheus.CounterVec) { return newRegistry(version) }
+func Registry(version string) (*prometheus.Registry, *prometheus.CounterVec) {
+	return newRegistry(version)
+}
