@@ -263,11 +263,11 @@ func (a *API) act(action incident.Action) http.HandlerFunc {
 			return
 		}
 		inc, ev, err := a.store.Act(r.Context(), id, action, req.Actor, req.Message, a.clock.Now())
+		var input *incident.InputError
+		if errors.As(err, &input) {
+			err = &paramError{"message", input.Msg}
+		}
 		if err != nil {
-			if !errors.Is(err, incident.ErrConflict) && !errors.Is(err, store.ErrNotFound) && isValidation(err) {
-				a.fail(w, r, &paramError{"message", err.Error()})
-				return
-			}
 			a.fail(w, r, err)
 			return
 		}
@@ -277,12 +277,6 @@ func (a *API) act(action incident.Action) http.HandlerFunc {
 		}
 		web.WriteJSON(w, status, ActionResult{Incident: view(inc), Event: ev})
 	}
-}
-
-// isValidation tells input errors from incident.Do apart from store errors.
-func isValidation(err error) bool {
-	var ve *incident.InputError
-	return errors.As(err, &ve)
 }
 
 var (

@@ -70,6 +70,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 // Logged gives each request an id (the caller's X-Request-Id if plain, else
 // a new one), echoes it in the response, and logs the request when done.
 func Logged(log *slog.Logger, next http.Handler) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
