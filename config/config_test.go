@@ -1,0 +1,79 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigIsValidAndDefault(t *testing.T) {
+	cfg, err := Load("../configs/incidentd.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Default()
+	if cfg.Storage != def.Storage || cfg.Ingest != def.Ingest || cfg.Alerts != def.Alerts || cfg.Incidents != def.Incidents || cfg.Log != def.Log {
+		t.Errorf("example config differs from the defaults it documents:\n%+v\n%+v", cfg, def)
+	}
+	if len(cfg.Priority.Urgency) != len(def.Priority.Urgency) || cfg.Grouping.Window != def.Grouping.Window {
+		t.Errorf("priority or grouping differ from defaults")
+	}
+}
+
+func TestEmptyFileGivesDefaults(t *testing.T) {
+	cfg, err := Parse("empty.yml", nil)
+	if err != nil || cfg.Storage.DSN != DefaultDSN {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	cfg, err := Parse("x.yml", []byte("ingest:\n  max_body_bytes: 512KiB\n  retry_after: 1m\ngrouping:\n  by: [team]\n  window: 1d\npriority:\n  urgency: {Sev1: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingest.MaxBodyBytes != 512<<10 || time.Duration(cfg.Grouping.Window) != 24*time.Hour || cfg.Grouping.By[0] != "team" || cfg.Priority.Urgency["sev1"] != 1 {
+		t.Errorf("%+v", cfg)
+	}
+}
+
+func TestErrorsNameFileLineAndKey(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown top-level key", "storag:\n  dsn: x\n", []string{"x.yml:1: storag: unknown key"}},
+		{"unknown nested key", "grouping:\n  window: 5m\n  bye: [a]\n", []string{"x.yml:3: grouping.bye: unknown key"}},
+		{"bad duration", "alerts:\n  flap_window: fast\n", []string{`x.yml:2: alerts.flap_window: invalid duration "fast"`}},
+		{"bad size", "ingest:\n  max_body_bytes: lots\n", []string{"x.yml:2: ingest.max_body_bytes: invalid size"}},
+		{"wrong type", "ingest:\n  max_batch_alerts: many\n", []string{`x.yml:2: ingest.max_batch_alerts: "many" is not a valid int`}},
+		{"list expected", "grouping:\n  by: alertname\n", []string{"x.yml:2: grouping.by: want a list"}},
+		{"mapping expected", "storage: sqlite\n", []string{"x.yml:1: storage: want a mapping"}},
+		{"bad dsn", "storage:\n  dsn: mysql://x\n", []string{"x.yml:2: storage.dsn: must start with"}},
+		{"out of range", "priority:\n  default_impact: 4\n  urgency: {critical: 0}\n", []string{"x.yml:2: priority.default_impact: want 1..3", "x.yml:3: priority.urgency: urgency of \"critical\" is 0"}},
+		{"bad label name", "grouping:\n  by: [alert-name, a, a]\n", []string{`x.yml:2: grouping.by: "alert-name" is not a valid label name`, `label "a" listed twice`}},
+		{"duplicate key", "log:\n  level: info\n  level: debug\n", []string{"x.yml:3: log.level: set twice"}},
+		{"several errors at once", "log:\n  level: loud\n  format: xml\n", []string{"x.yml:2: log.level", "x.yml:3: log.format"}},
+		{"syntax error", "grouping: [\n", []string{"x.yml:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load("/nonexistent/incidentd.yml"); !os.IsNotExist(err) {
+		t.Fatalf("err = %v", err)
+	}
+}
