@@ -119,7 +119,6 @@ func BenchmarkHTTPIngestParallel(b *testing.B) {
 	}
 }
 
-
 func listen(b *testing.B) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
