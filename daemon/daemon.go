@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/incidentd/incidentd/api"
@@ -223,9 +222,4 @@ func (d *Daemon) reload() error {
 	d.cfg = cfg
 	d.log.Info("config reloaded", "file", d.opts.ConfigFile)
 	return nil
-}
-
-// Registry is exposed for tests that need a metrics registry of their own.
-func Registry(version string) (*prometheus.Registry, *prometheus.CounterVec) {
-	return newRegistry(version)
 }

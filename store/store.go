@@ -150,11 +150,11 @@ func parseDSN(dsn string) (Backend, string, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return Postgres, dsn, nil
 	}
-	return "", "", fmt.Errorf("storage DSN %q: want sqlite://PATH or postgres://...", redact(dsn))
+	return "", "", fmt.Errorf("storage DSN %q: want sqlite://PATH or postgres://...", Redact(dsn))
 }
 
-// redact hides a password in a DSN for logs and errors.
-func redact(dsn string) string {
+// Redact hides the password of a DSN, for logs and errors.
+func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn
@@ -164,9 +164,6 @@ func redact(dsn string) string {
 	}
 	return u.String()
 }
-
-// Redact hides the password of dsn, for logging.
-func Redact(dsn string) string { return redact(dsn) }
 
 // Backend tells which engine the store runs on.
 func (s *Store) Backend() Backend { return s.backend }
