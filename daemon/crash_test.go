@@ -95,91 +95,102 @@ func startDaemon(t *testing.T, dsn string) (*exec.Cmd, string) {
 // kills the daemon with SIGKILL mid-stream, and checks that every alert that
 // got a 2xx is in the store, and that a restarted daemon serves them.
 func TestSIGKILLLosesNoAcknowledgedAlert(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, b store.Backend) {
-		dsn := storetest.DSN(t, b)
-		cmd, url := startDaemon(t, dsn)
+	storetest.Each(t, func(t *testing.T, b store.Backend) { stopUnderLoad(t, b, syscall.SIGKILL) })
+}
 
-		const workers, perRequest = 4, 25
-		var mu sync.Mutex
-		acked := map[string]bool{}
-		enough := make(chan struct{})
-		var once sync.Once
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				client := &http.Client{Timeout: 10 * time.Second}
-				for req := 0; req < 10000; req++ { // bounded; the kill ends it far sooner
-					var batch []ingest.GenericAlert
-					var fps []string
-					for i := 0; i < perRequest; i++ {
-						l := map[string]string{"alertname": "Crash", "worker": fmt.Sprint(w), "n": fmt.Sprint(req*perRequest + i)}
-						batch = append(batch, ingest.GenericAlert{Labels: l})
-						fps = append(fps, incident.Fingerprint(l))
-					}
-					body, _ := json.Marshal(batch)
-					resp, err := client.Post(url+"/api/v1/alerts", "application/json", bytes.NewReader(body))
-					if err != nil {
-						return // the daemon is gone
-					}
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						continue
-					}
-					mu.Lock()
-					for _, fp := range fps {
-						acked[fp] = true
-					}
-					n := len(acked)
-					mu.Unlock()
-					if n >= 2000 {
-						once.Do(func() { close(enough) })
-					}
+// TestSIGTERMFinishesInFlightCommits does the same with SIGTERM: the daemon
+// must finish the requests in flight, commit them, and exit 0.
+func TestSIGTERMFinishesInFlightCommits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) { stopUnderLoad(t, b, syscall.SIGTERM) })
+}
+
+func stopUnderLoad(t *testing.T, b store.Backend, sig syscall.Signal) {
+	dsn := storetest.DSN(t, b)
+	cmd, url := startDaemon(t, dsn)
+
+	const workers, perRequest = 4, 25
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	enough := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for req := 0; req < 10000; req++ { // bounded; the kill ends it far sooner
+				var batch []ingest.GenericAlert
+				var fps []string
+				for i := 0; i < perRequest; i++ {
+					l := map[string]string{"alertname": "Crash", "worker": fmt.Sprint(w), "n": fmt.Sprint(req*perRequest + i)}
+					batch = append(batch, ingest.GenericAlert{Labels: l})
+					fps = append(fps, incident.Fingerprint(l))
 				}
-			}()
-		}
-		select {
-		case <-enough:
-		case <-time.After(60 * time.Second):
-			t.Fatal("daemon acknowledged fewer than 2000 alerts in 60s")
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		wg.Wait()
-
-		s, err := store.Open(context.Background(), dsn, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		var stored []string
-		if err := s.DB().Select(&stored, "SELECT fingerprint FROM alerts"); err != nil {
-			t.Fatal(err)
-		}
-		have := make(map[string]bool, len(stored))
-		for _, fp := range stored {
-			have[fp] = true
-		}
-		missing := 0
-		for fp := range acked {
-			if !have[fp] {
-				missing++
+				body, _ := json.Marshal(batch)
+				resp, err := client.Post(url+"/api/v1/alerts", "application/json", bytes.NewReader(body))
+				if err != nil {
+					return // the daemon is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					continue
+				}
+				mu.Lock()
+				for _, fp := range fps {
+					acked[fp] = true
+				}
+				n := len(acked)
+				mu.Unlock()
+				if n >= 2000 {
+					once.Do(func() { close(enough) })
+				}
 			}
-		}
-		if missing > 0 {
-			t.Fatalf("%d of %d acknowledged alerts missing after SIGKILL", missing, len(acked))
-		}
-		t.Logf("%d alerts acknowledged before SIGKILL, %d stored, none lost", len(acked), len(stored))
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon acknowledged fewer than 2000 alerts in 60s")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := cmd.Wait()
+	wg.Wait()
+	if sig == syscall.SIGTERM && waitErr != nil {
+		t.Fatalf("after SIGTERM the daemon exited with %v, want 0", waitErr)
+	}
 
-		// A restarted daemon opens the same store and serves what was kept.
-		_, url = startDaemon(t, dsn)
-		resp, err := http.Get(url + "/api/v1/alerts?limit=1")
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("restarted daemon: %v %v", resp, err)
+	s, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var stored []string
+	if err := s.DB().Select(&stored, "SELECT fingerprint FROM alerts"); err != nil {
+		t.Fatal(err)
+	}
+	have := make(map[string]bool, len(stored))
+	for _, fp := range stored {
+		have[fp] = true
+	}
+	missing := 0
+	for fp := range acked {
+		if !have[fp] {
+			missing++
 		}
-		resp.Body.Close()
-	})
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged alerts missing after %v", missing, len(acked), sig)
+	}
+	t.Logf("%d alerts acknowledged before %v, %d stored, none lost", len(acked), sig, len(stored))
+
+	// A restarted daemon opens the same store and serves what was kept.
+	_, url = startDaemon(t, dsn)
+	resp, err := http.Get(url + "/api/v1/alerts?limit=1")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("restarted daemon: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
