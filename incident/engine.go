@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -66,7 +67,12 @@ func (s *Stats) Add(o Stats) {
 
 // Changes is what a batch decided: rows to write and events to append.
 type Changes struct {
-	Alerts    []*Alert
+	// Alerts are occurrences to write whole (insert or update).
+	Alerts []*Alert
+	// Repeats are occurrences whose only change is last_seen (the batch's
+	// time) and their repeat counter, grouped by how many repeats this batch
+	// added: the store updates each group with one narrow statement.
+	Repeats   map[int][]*Alert
 	Incidents []*Incident
 	Events    []Event
 	Stats     Stats
@@ -132,6 +138,7 @@ type batch struct {
 	open     map[string][]*Incident // open incidents by group key
 	ch       *Changes
 	dirtyA   map[*Alert]bool
+	repeated map[*Alert]int // plain repeats this batch, by count
 	dirtyI   map[*Incident]bool
 	nextTemp int64
 }
@@ -143,10 +150,11 @@ type batch struct {
 func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Changes {
 	b := &batch{
 		p: p, now: now, state: state,
-		open:   map[string][]*Incident{},
-		ch:     &Changes{},
-		dirtyA: map[*Alert]bool{},
-		dirtyI: map[*Incident]bool{},
+		open:     map[string][]*Incident{},
+		ch:       &Changes{},
+		dirtyA:   map[*Alert]bool{},
+		repeated: map[*Alert]int{},
+		dirtyI:   map[*Incident]bool{},
 	}
 	if state.Alerts == nil {
 		state.Alerts = map[string]*Alert{}
@@ -161,6 +169,14 @@ func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Change
 	}
 	for i := range inputs {
 		b.apply(&inputs[i])
+	}
+	for a, n := range b.repeated {
+		if !b.dirtyA[a] { // written whole anyway
+			if b.ch.Repeats == nil {
+				b.ch.Repeats = map[int][]*Alert{}
+			}
+			b.ch.Repeats[n] = append(b.ch.Repeats[n], a)
+		}
 	}
 	b.ch.Stats.Received = len(inputs)
 	return b.ch
@@ -199,14 +215,18 @@ func (p *Policy) repeatKept(s *State, a *Alert, now time.Time) bool {
 	return !ok || p.keeps(o, now)
 }
 
+// repeat records a notification that changes nothing but last_seen and the
+// counter, unless its annotations changed (then the row is written whole).
 func (b *batch) repeat(a *Alert, in *AlertInput) {
 	a.LastSeen = b.now
 	a.Repeats++
-	if len(in.Annotations) > 0 {
-		a.Annotations = in.Annotations
-	}
-	b.touchAlert(a)
 	b.ch.Stats.Repeats++
+	if len(in.Annotations) > 0 && !maps.Equal(a.Annotations, in.Annotations) {
+		a.Annotations = in.Annotations
+		b.touchAlert(a)
+		return
+	}
+	b.repeated[a]++
 }
 
 // flap re-fires a recently resolved occurrence.

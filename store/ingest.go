@@ -72,6 +72,34 @@ func (s *Store) writeChanges(ctx context.Context, tx *sqlx.Tx, ch *incident.Chan
 	if err := s.upsert(ctx, tx, "events", eventColumns, "", len(ch.Events), func(i int) []any { return eventValues(&ch.Events[i]) }); err != nil {
 		return fmt.Errorf("write events: %w", err)
 	}
+	for n, alerts := range ch.Repeats {
+		if err := s.touchRepeats(ctx, tx, n, alerts); err != nil {
+			return fmt.Errorf("write repeats: %w", err)
+		}
+	}
+	return nil
+}
+
+// touchRepeats records n more repeats of each alert, all seen at the same
+// time, with one statement: Alertmanager re-sending a group costs no row
+// rewrite.
+func (s *Store) touchRepeats(ctx context.Context, tx *sqlx.Tx, n int, alerts []*incident.Alert) error {
+	fps := make([]string, len(alerts))
+	for i, a := range alerts {
+		fps[i] = a.Fingerprint
+	}
+	cond, arg, err := s.in("fingerprint", fps)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, s.db.Rebind("UPDATE alerts SET last_seen = ?, repeats = repeats + ? WHERE is_current = 1 AND "+cond),
+		micro(alerts[0].LastSeen), n, arg)
+	if err != nil {
+		return err
+	}
+	if got, err := res.RowsAffected(); err == nil && got != int64(len(alerts)) {
+		return fmt.Errorf("updated %d alerts, want %d", got, len(alerts))
+	}
 	return nil
 }
 

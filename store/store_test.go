@@ -345,3 +345,42 @@ func TestReopenPersistsAcrossRestart(t *testing.T) {
 		}
 	})
 }
+
+func TestRepeatsInOneBatchAndAnnotationChanges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		ctx := context.Background()
+		p := incident.DefaultPolicy()
+		l1 := map[string]string{"alertname": "A", "i": "1"}
+		l2 := map[string]string{"alertname": "A", "i": "2"}
+		ingest(t, s, &p, t0, firing(l1, t0), firing(l2, t0))
+		// An HA pair of Alertmanagers sends each group twice; both land in
+		// one group commit.
+		at := t0.Add(time.Minute)
+		st := ingest(t, s, &p, at, firing(l1, t0), firing(l1, t0), firing(l1, t0), firing(l2, t0))
+		if st.Repeats != 4 {
+			t.Fatalf("stats %+v", st)
+		}
+		changed := firing(l2, t0)
+		changed.Annotations = map[string]string{"value": "97%"}
+		ingest(t, s, &p, at.Add(time.Minute), changed)
+		for _, tt := range []struct {
+			labels   map[string]string
+			repeats  int64
+			lastSeen time.Time
+			value    string
+		}{
+			{l1, 3, at, ""},
+			{l2, 2, at.Add(time.Minute), "97%"},
+		} {
+			as, err := s.Alerts(ctx, store.AlertFilter{Fingerprint: incident.Fingerprint(tt.labels), Limit: 5})
+			if err != nil || len(as) != 1 {
+				t.Fatalf("%v: %v %v", tt.labels, as, err)
+			}
+			a := as[0]
+			if a.Repeats != tt.repeats || !a.LastSeen.Equal(tt.lastSeen) || a.Annotations["value"] != tt.value {
+				t.Errorf("%v: repeats %d last_seen %v annotations %v; want %d %v %q", tt.labels, a.Repeats, a.LastSeen, a.Annotations, tt.repeats, tt.lastSeen, tt.value)
+			}
+		}
+	})
+}
