@@ -5,65 +5,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/incidentd/incidentd/daemon/daemontest"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/ingest"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/store/storetest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// daemonBinary builds cmd/incidentd once per test run.
-func daemonBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "incidentd-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "incidentd")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/incidentd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startDaemon runs the real binary on dsn and waits until it is ready.
 func startDaemon(t *testing.T, dsn string) (*exec.Cmd, string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := daemontest.FreeAddr(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(daemonBinary(t), "--config.file", "../configs/incidentd.yml", "--storage.dsn", dsn, "--web.listen-address", addr)
+	cmd := exec.Command(daemontest.Binary(t, "test"), "--config.file", "../configs/incidentd.yml", "--storage.dsn", dsn, "--web.listen-address", addr)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

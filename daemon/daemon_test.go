@@ -2,47 +2,17 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/api"
-	"github.com/incidentd/incidentd/daemon"
+	"github.com/incidentd/incidentd/daemon/daemontest"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/store/storetest"
 )
-
-// runInProcess starts the daemon on config text and returns its URL.
-func runInProcess(t *testing.T, configText string) (url, configFile string) {
-	t.Helper()
-	configFile = filepath.Join(t.TempDir(), "incidentd.yml")
-	if err := os.WriteFile(configFile, []byte(configText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigFile: configFile, ListenAddress: "127.0.0.1:0", Ready: func(a string) { ready <- a }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon exited: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr, configFile
-	case err := <-done:
-		t.Fatalf("daemon did not start: %v", err)
-	}
-	return "", ""
-}
 
 func postAlerts(t *testing.T, url, body string) {
 	t.Helper()
@@ -68,7 +38,7 @@ func incidentCount(t *testing.T, url string) int {
 func TestReloadAppliesNewGroupingAndKeepsOldOnError(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b store.Backend) {
 		dsn := storetest.DSN(t, b)
-		url, file := runInProcess(t, "storage: {dsn: '"+dsn+"'}\ngrouping: {by: [alertname]}\n")
+		url, file := daemontest.Start(t, "storage: {dsn: '"+dsn+"'}\ngrouping: {by: [alertname]}\n")
 		postAlerts(t, url, `[{"labels":{"alertname":"A","service":"x"}},{"labels":{"alertname":"A","service":"y"}}]`)
 		if n := incidentCount(t, url); n != 1 {
 			t.Fatalf("grouped by alertname: %d incidents, want 1", n)

@@ -5,7 +5,6 @@ package docs_test
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/incidentd/incidentd/config"
-	"github.com/incidentd/incidentd/daemon"
+	"github.com/incidentd/incidentd/daemon/daemontest"
 )
 
 type block struct {
@@ -124,23 +123,7 @@ func TestCurlExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "incidentd.yml")
-	os.WriteFile(cfg, []byte("storage: {dsn: 'sqlite://"+dir+"/x.db'}\n"), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Ready: func(a string) { ready <- a }})
-	}()
-	defer func() { cancel(); <-done }()
-	var url string
-	select {
-	case a := <-ready:
-		url = "http://" + a
-	case err := <-done:
-		t.Fatal(err)
-	}
+	url, _ := daemontest.Start(t, daemontest.SQLiteConfig(t.TempDir()))
 	n := 0
 	for _, file := range []string{"../README.md", "api.md"} {
 		for _, b := range blocks(t, file) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incidentd/incidentd/daemon/daemontest"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/store/storetest"
 )
@@ -30,7 +31,7 @@ func TestEndToEnd(t *testing.T) {
 		alertmanager: binary(t, "ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager"),
 		prometheus:   binary(t, "PROMETHEUS_BIN", "/usr/bin/prometheus"),
 	}
-	bins.incidentd = buildIncidentd(t, t.TempDir(), buildVersion)
+	bins.incidentd = daemontest.Binary(t, buildVersion)
 
 	// The config file names a SQLite store; PostgreSQL is given by flag,
 	// as an operator overriding the file would.

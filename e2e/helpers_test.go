@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,48 +36,6 @@ func binary(t *testing.T, env, def string) string {
 		t.Fatalf("%s not usable (%v): install it or set %s", p, err, env)
 	}
 	return path
-}
-
-// moduleRoot finds the directory of the module's go.mod, so the daemon is
-// built from this checkout whatever directory go test runs in.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		t.Fatal("go env GOMOD: not inside a module")
-	}
-	return filepath.Dir(gomod)
-}
-
-// buildIncidentd builds the real daemon binary into dir with a version the
-// test can recognise in incidentd_build_info.
-func buildIncidentd(t *testing.T, dir, version string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "incidentd")
-	cmd := exec.Command("go", "build", "-o", bin, "-ldflags", "-X main.version="+version, "./cmd/incidentd")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/incidentd: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freeAddr returns 127.0.0.1:<port> with a port that was free a moment ago.
-// Another process could take it before ours binds it; on this test machine
-// nothing else competes, and a clash shows as a failed start, not a wrong
-// result.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // writeFile writes content to name in dir and returns its path.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/incidentd/incidentd/daemon/daemontest"
 )
 
 // buildVersion is stamped into the daemon so the test can tell, through
@@ -41,7 +43,7 @@ type stack struct {
 // ready. dsnFlag, if set, overrides the config file's SQLite store.
 func startStack(t *testing.T, bins binaries, dsnFlag string) *stack {
 	t.Helper()
-	s := &stack{t: t, start: time.Now(), dir: t.TempDir(), incidentdAddr: freeAddr(t), amAddr: freeAddr(t)}
+	s := &stack{t: t, start: time.Now(), dir: t.TempDir(), incidentdAddr: daemontest.FreeAddr(t), amAddr: daemontest.FreeAddr(t)}
 	s.incidentdURL = "http://" + s.incidentdAddr
 	s.amURL = "http://" + s.amAddr
 
@@ -98,7 +100,7 @@ receivers:
 func (s *stack) startPrometheus(bin string) {
 	t := s.t
 	t.Helper()
-	s.prometheusAddr = freeAddr(t)
+	s.prometheusAddr = daemontest.FreeAddr(t)
 	s.prometheusURL = "http://" + s.prometheusAddr
 	rules := writeFile(t, s.dir, "rules.yml", `
 groups:

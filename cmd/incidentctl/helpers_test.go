@@ -2,16 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +15,7 @@ import (
 	"time"
 
 	"github.com/incidentd/incidentd/api"
-	"github.com/incidentd/incidentd/daemon"
+	"github.com/incidentd/incidentd/daemon/daemontest"
 )
 
 // result is what one incidentctl run printed and returned.
@@ -66,41 +62,8 @@ func (r result) want(t *testing.T, code int, stdout, stderr []string) {
 // base URL. It stops when the test ends.
 func startDaemon(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "incidentd.yml")
-	yml := "storage:\n  dsn: sqlite://" + filepath.Join(dir, "x.db") + "\nlog:\n  level: error\n"
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	exited := make(chan struct{})
-	var runErr error
-	go func() {
-		defer close(exited)
-		runErr = daemon.Run(ctx, daemon.Options{
-			ConfigFile:    cfg,
-			ListenAddress: "127.0.0.1:0",
-			Version:       "test",
-			Ready:         func(addr string) { ready <- addr },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if runErr != nil {
-			t.Errorf("daemon.Run: %v", runErr)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case <-exited:
-		t.Fatalf("daemon exited before serving: %v", runErr)
-	case <-time.After(60 * time.Second):
-		t.Fatal("daemon not serving after 60s")
-	}
-	return ""
+	url, _ := daemontest.Start(t, daemontest.SQLiteConfig(t.TempDir()))
+	return url
 }
 
 // postAlerts sends alerts (a JSON list) to the generic ingest endpoint. The
@@ -185,18 +148,6 @@ func (r *recorder) take() []recorded {
 	out := r.reqs
 	r.reqs = nil
 	return out
-}
-
-// closedURL returns a URL on which nothing listens.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
 }
 
 // tableColumn returns column col (0-based, split on runs of spaces) of the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/incidentd/incidentd/api"
+	"github.com/incidentd/incidentd/daemon/daemontest"
 	"github.com/incidentd/incidentd/incident"
 )
 
@@ -457,7 +458,7 @@ func TestDefaultURL(t *testing.T) {
 
 func TestConnectionFailure(t *testing.T) {
 	t.Parallel()
-	u := closedURL(t)
+	u := "http://" + daemontest.FreeAddr(t) // nothing listens there
 	for _, args := range [][]string{
 		{"incidents", "list"},
 		{"incidents", "show", "1"},
@@ -495,7 +496,7 @@ func TestNonJSONError(t *testing.T) {
 // request (the URL is unreachable, which would exit 1).
 func TestUsage(t *testing.T) {
 	t.Parallel()
-	u := closedURL(t)
+	u := "http://" + daemontest.FreeAddr(t) // nothing listens there
 	tests := []struct {
 		args   []string
 		code   int
