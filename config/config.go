@@ -3,15 +3,14 @@
 package config
 
 import (
-	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/incidentd/incidentd/incident"
+	"github.com/incidentd/incidentd/strictyaml"
 )
 
 // DefaultDSN is the embedded store used when neither flag nor file names one.
@@ -136,63 +135,59 @@ func Parse(file string, data []byte) (*Config, error) {
 // UnmarshalYAML decodes strictly (unknown keys are errors) over the defaults
 // already in c, then validates.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	d := &decoder{lines: map[string]int{}}
-	d.decode(n, c, "")
+	d := strictyaml.NewDecoder()
+	d.Decode(n, c)
 	c.validate(d)
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
-		return d.errs
-	}
-	return nil
+	return d.Err("")
 }
 
-func (c *Config) validate(d *decoder) {
+func (c *Config) validate(d *strictyaml.Decoder) {
 	if c.Storage.DSN != "" && !strings.HasPrefix(c.Storage.DSN, "sqlite://") && !strings.HasPrefix(c.Storage.DSN, "postgres://") && !strings.HasPrefix(c.Storage.DSN, "postgresql://") {
-		d.failf("storage.dsn", "must start with sqlite:// or postgres://")
+		d.Failf("storage.dsn", "must start with sqlite:// or postgres://")
 	}
 	if c.Storage.MaxOpenConns < 1 {
-		d.failf("storage.max_open_conns", "must be at least 1")
+		d.Failf("storage.max_open_conns", "must be at least 1")
 	}
 	if c.Ingest.MaxBodyBytes < 1024 {
-		d.failf("ingest.max_body_bytes", "must be at least 1KiB")
+		d.Failf("ingest.max_body_bytes", "must be at least 1KiB")
 	}
 	if c.Ingest.MaxBatchAlerts < 1 {
-		d.failf("ingest.max_batch_alerts", "must be at least 1")
+		d.Failf("ingest.max_batch_alerts", "must be at least 1")
 	}
 	if c.Ingest.RetryAfter < Duration(time.Second) {
-		d.failf("ingest.retry_after", "must be at least 1s")
+		d.Failf("ingest.retry_after", "must be at least 1s")
 	}
 	if len(c.Grouping.By) == 0 {
-		d.failf("grouping.by", "must name at least one label")
+		d.Failf("grouping.by", "must name at least one label")
 	}
 	seen := map[string]bool{}
 	for _, l := range c.Grouping.By {
 		if !validLabelName(l) {
-			d.failf("grouping.by", "%q is not a valid label name", l)
+			d.Failf("grouping.by", "%q is not a valid label name", l)
 		}
 		if seen[l] {
-			d.failf("grouping.by", "label %q listed twice", l)
+			d.Failf("grouping.by", "label %q listed twice", l)
 		}
 		seen[l] = true
 	}
 	if c.Grouping.Window <= 0 {
-		d.failf("grouping.window", "must be positive")
+		d.Failf("grouping.window", "must be positive")
 	}
 	if c.Alerts.FlapWindow < 0 {
-		d.failf("alerts.flap_window", "must not be negative")
+		d.Failf("alerts.flap_window", "must not be negative")
 	}
 	if c.Alerts.FlapThreshold < 1 {
-		d.failf("alerts.flap_threshold", "must be at least 1")
+		d.Failf("alerts.flap_threshold", "must be at least 1")
 	}
 	if c.Incidents.ReopenWindow < 0 {
-		d.failf("incidents.reopen_window", "must not be negative")
+		d.Failf("incidents.reopen_window", "must not be negative")
 	}
 	if !validLabelName(c.Priority.SeverityLabel) {
-		d.failf("priority.severity_label", "%q is not a valid label name", c.Priority.SeverityLabel)
+		d.Failf("priority.severity_label", "%q is not a valid label name", c.Priority.SeverityLabel)
 	}
 	for sev, u := range c.Priority.Urgency {
 		if u < 1 || u > 3 {
-			d.failf("priority.urgency", "urgency of %q is %d, want 1..3", sev, u)
+			d.Failf("priority.urgency", "urgency of %q is %d, want 1..3", sev, u)
 		}
 	}
 	lower := make(map[string]int, len(c.Priority.Urgency))
@@ -201,20 +196,20 @@ func (c *Config) validate(d *decoder) {
 	}
 	c.Priority.Urgency = lower
 	if c.Priority.DefaultUrgency < 1 || c.Priority.DefaultUrgency > 3 {
-		d.failf("priority.default_urgency", "want 1..3")
+		d.Failf("priority.default_urgency", "want 1..3")
 	}
 	if c.Priority.DefaultImpact < 1 || c.Priority.DefaultImpact > 3 {
-		d.failf("priority.default_impact", "want 1..3")
+		d.Failf("priority.default_impact", "want 1..3")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		d.failf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		d.Failf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		d.failf("log.format", "%q is not one of text, json", c.Log.Format)
+		d.Failf("log.format", "%q is not one of text, json", c.Log.Format)
 	}
 }
 
@@ -231,40 +226,7 @@ func validLabelName(s string) bool {
 }
 
 // Error is one problem in a configuration file.
-type Error struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
-}
+type Error = strictyaml.Error
 
-func (e Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		b.WriteByte(':')
-	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "%d:", e.Line)
-	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors lists every problem found in a file.
-type Errors []Error
-
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
+// Errors lists every problem found in a configuration file.
+type Errors = strictyaml.Errors
