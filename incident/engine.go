@@ -3,6 +3,8 @@ package incident
 import (
 	"fmt"
 	"maps"
+	"sort"
+	"strconv"
 	"time"
 )
 
@@ -51,6 +53,10 @@ type Stats struct {
 	Stale            int `json:"stale"`
 	IncidentsCreated int `json:"incidents_created"`
 	IncidentsUpdated int `json:"incidents_updated"`
+	// Unmapped counts new occurrences on no CI (grouped by labels) while a
+	// CMDB is in use.
+	Unmapped int `json:"unmapped"`
+	Merges   int `json:"merges"`
 }
 
 // Add accumulates o into s.
@@ -63,6 +69,8 @@ func (s *Stats) Add(o Stats) {
 	s.Stale += o.Stale
 	s.IncidentsCreated += o.IncidentsCreated
 	s.IncidentsUpdated += o.IncidentsUpdated
+	s.Unmapped += o.Unmapped
+	s.Merges += o.Merges
 }
 
 // Changes is what a batch decided: rows to write and events to append.
@@ -76,10 +84,15 @@ type Changes struct {
 	Incidents []*Incident
 	Events    []Event
 	Stats     Stats
+	// Merges move every alert of one incident to another.
+	Merges []Merge
 	// NewIncidents counts incidents in Incidents with a placeholder (negative)
 	// id; the store allocates real ids and calls AssignIDs.
 	NewIncidents int
 }
+
+// Merge moves the alerts of incident From into incident Into.
+type Merge struct{ From, Into int64 }
 
 // AssignIDs replaces the placeholder ids of new incidents with first,
 // first+1, ... in creation order, everywhere they are referenced.
@@ -99,13 +112,29 @@ func (c *Changes) AssignIDs(first int64) {
 	for i := range c.Events {
 		c.Events[i].IncidentID = real(c.Events[i].IncidentID)
 	}
+	for i := range c.Merges {
+		c.Merges[i] = Merge{From: real(c.Merges[i].From), Into: real(c.Merges[i].Into)}
+	}
+	for _, inc := range c.Incidents {
+		inc.MergedInto = real(inc.MergedInto)
+	}
+}
+
+// Needs says which incidents the store must load for a batch.
+type Needs struct {
+	IDs       []int64
+	GroupKeys []string
+	// Correlated asks for every open incident correlated through the CMDB:
+	// a new alert may join any of them.
+	Correlated bool
 }
 
 // Needs tells the store which incidents to load for inputs, given the current
 // occurrences and their owners already loaded: only inputs that change
 // something need incidents, so a batch of pure repeats costs one read and one
 // write.
-func (p *Policy) Needs(state *State, inputs []AlertInput, now time.Time) (ids []int64, groupKeys []string) {
+func (p *Policy) Needs(state *State, inputs []AlertInput, now time.Time) Needs {
+	var n Needs
 	seenID := map[int64]bool{}
 	seenKey := map[string]bool{}
 	count := make(map[string]int, len(inputs))
@@ -120,27 +149,32 @@ func (p *Policy) Needs(state *State, inputs []AlertInput, now time.Time) (ids []
 		}
 		if a != nil && a.IncidentID != 0 && !seenID[a.IncidentID] {
 			seenID[a.IncidentID] = true
-			ids = append(ids, a.IncidentID)
+			n.IDs = append(n.IDs, a.IncidentID)
 		}
 		if k := p.GroupKey(in.Labels); !seenKey[k] {
 			seenKey[k] = true
-			groupKeys = append(groupKeys, k)
+			n.GroupKeys = append(n.GroupKeys, k)
+		}
+		if in.Status == AlertFiring && p.Topology != nil {
+			n.Correlated = true
 		}
 	}
-	return ids, groupKeys
+	return n
 }
 
 // batch carries the working state of one Apply call.
 type batch struct {
-	p        *Policy
-	now      time.Time
-	state    *State
-	open     map[string][]*Incident // open incidents by group key
-	ch       *Changes
-	dirtyA   map[*Alert]bool
-	repeated map[*Alert]int // plain repeats this batch, by count
-	dirtyI   map[*Incident]bool
-	nextTemp int64
+	p     *Policy
+	now   time.Time
+	state *State
+	open  map[string][]*Incident // open incidents by group key
+	// correlated are the open incidents placed through the CMDB.
+	correlated []*Incident
+	ch         *Changes
+	dirtyA     map[*Alert]bool
+	repeated   map[*Alert]int // plain repeats this batch, by count
+	dirtyI     map[*Incident]bool
+	nextTemp   int64
 }
 
 // Apply deduplicates inputs against state and groups new alerts into
@@ -165,6 +199,9 @@ func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Change
 	for _, inc := range state.Incidents {
 		if inc.Status.Open() {
 			b.open[inc.GroupKey] = append(b.open[inc.GroupKey], inc)
+			if inc.Correlation != nil {
+				b.correlated = append(b.correlated, inc)
+			}
 		}
 	}
 	for i := range inputs {
@@ -267,15 +304,21 @@ func (b *batch) newOccurrence(prev *Alert, in *AlertInput) {
 	if a.StartsAt.IsZero() {
 		a.StartsAt = b.now
 	}
+	via := ""
+	if b.p.Topology != nil {
+		a.CI, via = b.p.Topology.MapCI(a.Labels)
+	}
 	var inc *Incident
 	if prev != nil {
 		a.Seq = prev.Seq + 1
 		prev.Current = false
 		b.touchAlert(prev)
-		inc = b.incidentTaking(prev)
+		if inc = b.incidentTaking(prev); inc != nil {
+			a.Explanation = "fired again: back into " + b.name(inc)
+		}
 	}
 	if inc == nil {
-		inc = b.groupIncident(a)
+		inc = b.place(a, via)
 	}
 	b.state.Alerts[a.Fingerprint] = a
 	b.touchAlert(a)
@@ -330,6 +373,11 @@ func (b *batch) resolve(a *Alert, in *AlertInput) {
 	inc.UpdatedAt = b.now
 	b.touchIncident(inc)
 	b.event(inc.ID, a.ID(), EventAlertResolved, fmt.Sprintf("alert %s resolved", alertName(a)))
+	if m := b.member(inc, a); m != nil && m.Firing > 0 {
+		if m.Firing--; m.Firing == 0 {
+			b.recompute(inc, a.ID())
+		}
+	}
 	if inc.FiringCount <= 0 && b.p.AutoResolve && inc.Status.Open() {
 		inc.FiringCount = 0
 		inc.Status = StatusResolved
@@ -371,6 +419,11 @@ func (b *batch) groupIncident(a *Alert) *Incident {
 	if best != nil {
 		return best
 	}
+	return b.newIncident(a, key, b.p.DefaultImpact)
+}
+
+// newIncident opens an incident for a.
+func (b *batch) newIncident(a *Alert, key string, impact int) *Incident {
 	b.nextTemp--
 	urgency := b.p.UrgencyOf(a.Labels)
 	inc := &Incident{
@@ -379,8 +432,9 @@ func (b *batch) groupIncident(a *Alert) *Incident {
 		Title:       b.p.titleFor(a),
 		Status:      StatusTriggered,
 		Urgency:     urgency,
-		Impact:      b.p.DefaultImpact,
-		Priority:    PriorityFor(b.p.DefaultImpact, urgency),
+		Impact:      impact,
+		Priority:    PriorityFor(impact, urgency),
+		Major:       PriorityFor(impact, urgency) == 1,
 		Labels:      copyLabels(a.Labels),
 		CreatedAt:   b.now,
 		UpdatedAt:   b.now,
@@ -393,6 +447,196 @@ func (b *batch) groupIncident(a *Alert) *Incident {
 	b.touchIncident(inc)
 	b.event(inc.ID, "", EventIncidentTriggered, fmt.Sprintf("incident opened by alert %s (%s)", alertName(a), PriorityLabel(inc.Priority)))
 	return inc
+}
+
+// place puts a new occurrence into an incident: through the CMDB when the
+// alert is on a CI, by labels otherwise.
+func (b *batch) place(a *Alert, via string) *Incident {
+	if a.CI == "" {
+		if b.p.Topology != nil {
+			b.ch.Stats.Unmapped++
+		}
+		inc := b.groupIncident(a)
+		a.Explanation = "on no CI: grouped by labels " + inc.GroupKey
+		return inc
+	}
+	// Every CI with an alert in an open incident that still takes alerts.
+	targets := map[string]bool{}
+	owners := map[string][]*Incident{}
+	for _, inc := range b.correlated {
+		if !inc.Status.Open() || b.now.Sub(inc.LastAlertAt) > b.p.CorrelationWindow || b.now.Sub(inc.CreatedAt) > b.p.MaxSpan {
+			continue
+		}
+		for ci := range inc.Correlation.CIs {
+			targets[ci] = true
+			owners[ci] = append(owners[ci], inc)
+		}
+	}
+	type hit struct {
+		inc  *Incident
+		ci   string
+		link Link
+	}
+	best := map[*Incident]hit{}
+	for ci, link := range b.p.Topology.Near(a.CI, targets) {
+		for _, inc := range owners[ci] {
+			if h, ok := best[inc]; !ok || link.Hops < h.link.Hops || link.Hops == h.link.Hops && ci < h.ci {
+				best[inc] = hit{inc, ci, link}
+			}
+		}
+	}
+	on := fmt.Sprintf("on CI %s (by %s)", a.CI, via)
+	if len(best) == 0 {
+		_, impact := b.p.Topology.Impact([]string{a.CI})
+		if impact == 0 {
+			impact = b.p.DefaultImpact
+		}
+		inc := b.newIncident(a, "cmdb:"+a.CI, impact)
+		inc.Correlation = &Correlation{CIs: map[string]*CIMember{}}
+		b.correlated = append(b.correlated, inc)
+		a.Explanation = fmt.Sprintf("%s; opened a new incident: no open incident has an alert within %d hops", on, b.p.Topology.MaxHops())
+		return inc
+	}
+	hits := make([]hit, 0, len(best))
+	for _, h := range best {
+		hits = append(hits, h)
+	}
+	// Closest first; ties to the incident with the most recent alert.
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].link.Hops != hits[j].link.Hops {
+			return hits[i].link.Hops < hits[j].link.Hops
+		}
+		if !hits[i].inc.LastAlertAt.Equal(hits[j].inc.LastAlertAt) {
+			return hits[i].inc.LastAlertAt.After(hits[j].inc.LastAlertAt)
+		}
+		return hits[i].inc.ID < hits[j].inc.ID
+	})
+	join := hits[0]
+	a.Explanation = fmt.Sprintf("%s; joined %s: %s, %s, %s after its newest alert",
+		on, b.name(join.inc), pathOrSame(join.link, a.CI), hopWord(join.link.Hops), b.now.Sub(join.inc.LastAlertAt).Round(time.Second))
+	// The alert connects every other incident it reaches: merge them in.
+	for _, h := range hits[1:] {
+		b.merge(join.inc, h.inc, a, h.link)
+	}
+	return join.inc
+}
+
+func pathOrSame(l Link, ci string) string {
+	if l.Hops == 0 {
+		return "same CI " + ci
+	}
+	return l.Path
+}
+
+func hopWord(n int) string {
+	if n == 1 {
+		return "1 hop"
+	}
+	return strconv.Itoa(n) + " hops"
+}
+
+// name refers to an incident in explanations; new incidents have no number
+// until the store allocates one.
+func (b *batch) name(inc *Incident) string {
+	if inc.ID > 0 {
+		return inc.Key()
+	}
+	return "a new incident"
+}
+
+// merge moves everything of from into into: an alert connects them.
+func (b *batch) merge(into, from *Incident, a *Alert, link Link) {
+	why := fmt.Sprintf("alert %s on %s connects them (%s)", alertName(a), a.CI, pathOrSame(link, a.CI))
+	b.event(into.ID, a.ID(), EventIncidentMerged, fmt.Sprintf("absorbed %s: %s", b.name(from), why))
+	b.event(from.ID, a.ID(), EventIncidentMerged, fmt.Sprintf("merged into %s: %s", b.name(into), why))
+	into.AlertCount += from.AlertCount
+	into.FiringCount += from.FiringCount
+	into.Labels = commonLabels(into.Labels, from.Labels)
+	if from.LastAlertAt.After(into.LastAlertAt) {
+		into.LastAlertAt = from.LastAlertAt
+	}
+	if from.Urgency < into.Urgency {
+		into.Urgency = from.Urgency
+	}
+	for ci, m := range from.Correlation.CIs {
+		have := into.Correlation.CIs[ci]
+		if have == nil {
+			into.Correlation.CIs[ci] = &CIMember{Firing: m.Firing, FirstFiring: m.FirstFiring, Urgency: m.Urgency}
+			continue
+		}
+		have.Firing += m.Firing
+		if m.FirstFiring.Before(have.FirstFiring) {
+			have.FirstFiring = m.FirstFiring
+		}
+		have.Urgency = min(have.Urgency, m.Urgency)
+	}
+	from.Status = StatusClosed
+	from.ClosedAt = b.now
+	from.FiringCount = 0
+	from.MergedInto = into.ID
+	from.UpdatedAt = b.now
+	into.UpdatedAt = b.now
+	for _, x := range b.state.Alerts {
+		if x.IncidentID == from.ID {
+			x.IncidentID = into.ID
+		}
+	}
+	b.ch.Merges = append(b.ch.Merges, Merge{From: from.ID, Into: into.ID})
+	b.ch.Stats.Merges++
+	b.touchIncident(from)
+	b.touchIncident(into)
+	b.recompute(into, a.ID())
+}
+
+// member returns the CI membership of a in inc, if inc is correlated.
+func (b *batch) member(inc *Incident, a *Alert) *CIMember {
+	if inc.Correlation == nil || a.CI == "" {
+		return nil
+	}
+	return inc.Correlation.CIs[a.CI]
+}
+
+// recompute re-derives an incident's root cause, impact and priority from
+// its firing CIs. The root cause stays when nothing fires any more.
+func (b *batch) recompute(inc *Incident, alertID string) {
+	if inc.Correlation == nil || b.p.Topology == nil {
+		return
+	}
+	ci, reason := b.p.Topology.RootCause(inc.Correlation.CIs)
+	if ci != "" {
+		if ci != inc.RootCause && inc.RootCause != "" {
+			b.event(inc.ID, alertID, EventIncidentRootCause, fmt.Sprintf("root cause %s -> %s: %s", inc.RootCause, ci, reason))
+		}
+		inc.RootCause = ci
+		inc.Correlation.RootCauseReason = reason
+	}
+	var firing []string
+	for ci, m := range inc.Correlation.CIs {
+		if m.Firing > 0 {
+			firing = append(firing, ci)
+		}
+	}
+	if len(firing) > 0 {
+		sort.Strings(firing)
+		impacted, impact := b.p.Topology.Impact(firing)
+		if impact == 0 {
+			impact = b.p.DefaultImpact
+		}
+		inc.Correlation.Impacted = impacted
+		inc.Impact = impact
+	}
+	b.reprioritize(inc, alertID, "impact "+strconv.Itoa(inc.Impact)+", urgency "+strconv.Itoa(inc.Urgency))
+	b.touchIncident(inc)
+}
+
+// reprioritize applies the ITIL matrix and records a change.
+func (b *batch) reprioritize(inc *Incident, alertID, why string) {
+	old := inc.Priority
+	inc.Priority = PriorityFor(inc.Impact, inc.Urgency)
+	inc.Major = inc.Priority == 1
+	if inc.Priority != old {
+		b.event(inc.ID, alertID, EventIncidentPriorityChanged, fmt.Sprintf("priority %s -> %s: %s", PriorityLabel(old), PriorityLabel(inc.Priority), why))
+	}
 }
 
 // attach records a firing occurrence on inc, reopening inc if it had
@@ -417,12 +661,20 @@ func (b *batch) attach(inc *Incident, a *Alert, isNew bool) {
 		b.open[inc.GroupKey] = append(b.open[inc.GroupKey], inc)
 		b.event(inc.ID, a.ID(), EventIncidentReopened, fmt.Sprintf("reopened: alert %s fired again", alertName(a)))
 	}
-	if u := b.p.UrgencyOf(a.Labels); u < inc.Urgency {
-		old := inc.Priority
-		inc.Urgency = u
-		inc.Priority = PriorityFor(inc.Impact, u)
-		if inc.Priority != old {
-			b.event(inc.ID, a.ID(), EventIncidentPriorityChanged, fmt.Sprintf("priority %s -> %s: alert %s", PriorityLabel(old), PriorityLabel(inc.Priority), alertName(a)))
+	urgency := b.p.UrgencyOf(a.Labels)
+	if urgency < inc.Urgency {
+		inc.Urgency = urgency
+		b.reprioritize(inc, a.ID(), "alert "+alertName(a))
+	}
+	if inc.Correlation != nil && a.CI != "" {
+		m := inc.Correlation.CIs[a.CI]
+		if m == nil {
+			m = &CIMember{FirstFiring: b.now, Urgency: urgency}
+			inc.Correlation.CIs[a.CI] = m
+		}
+		m.Urgency = min(m.Urgency, urgency)
+		if m.Firing++; m.Firing == 1 {
+			b.recompute(inc, a.ID())
 		}
 	}
 	b.touchIncident(inc)

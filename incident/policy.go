@@ -32,23 +32,34 @@ type Policy struct {
 	Urgency map[string]int
 	// DefaultUrgency applies when the severity is missing or unknown.
 	DefaultUrgency int
-	// DefaultImpact is the ITIL impact 1..3 until the CMDB provides one.
+	// DefaultImpact is the ITIL impact 1..3 of incidents that impact no
+	// business service known to the CMDB.
 	DefaultImpact int
+	// Topology, when set, places alerts on CIs into incidents through the
+	// CMDB; alerts on no CI fall back to label grouping.
+	Topology Topology
+	// CorrelationWindow: an incident takes CMDB-related alerts while its
+	// newest alert is this recent...
+	CorrelationWindow time.Duration
+	// MaxSpan: ...and until it is this old.
+	MaxSpan time.Duration
 }
 
 // DefaultPolicy returns the documented defaults.
 func DefaultPolicy() Policy {
 	return Policy{
-		GroupBy:        []string{"alertname", "cluster", "service"},
-		GroupWindow:    10 * time.Minute,
-		FlapWindow:     15 * time.Minute,
-		FlapThreshold:  3,
-		ReopenWindow:   time.Hour,
-		AutoResolve:    true,
-		SeverityLabel:  "severity",
-		Urgency:        map[string]int{"critical": 1, "page": 1, "high": 1, "error": 2, "major": 2, "warning": 2, "minor": 3, "info": 3, "none": 3},
-		DefaultUrgency: 3,
-		DefaultImpact:  3,
+		GroupBy:           []string{"alertname", "cluster", "service"},
+		GroupWindow:       10 * time.Minute,
+		FlapWindow:        15 * time.Minute,
+		FlapThreshold:     3,
+		ReopenWindow:      time.Hour,
+		AutoResolve:       true,
+		SeverityLabel:     "severity",
+		Urgency:           map[string]int{"critical": 1, "page": 1, "high": 1, "error": 2, "major": 2, "warning": 2, "minor": 3, "info": 3, "none": 3},
+		DefaultUrgency:    3,
+		DefaultImpact:     3,
+		CorrelationWindow: 10 * time.Minute,
+		MaxSpan:           time.Hour,
 	}
 }
 

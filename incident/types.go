@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/incidentd/incidentd/cmdb"
 )
 
 // Status is an incident's lifecycle state.
@@ -89,6 +91,10 @@ type Alert struct {
 	Repeats      int64             `json:"repeats"`
 	Flaps        int               `json:"flaps"`
 	Flapping     bool              `json:"flapping"`
+	// CI is the CMDB configuration item the alert is on ("" if unmapped).
+	CI string `json:"ci,omitempty"`
+	// Explanation says how the occurrence was placed in its incident.
+	Explanation string `json:"explanation,omitempty"`
 	// Current is false once a newer occurrence of the same fingerprint exists.
 	Current bool `json:"current"`
 }
@@ -116,6 +122,52 @@ type Incident struct {
 	ResolvedAt     time.Time         `json:"resolved_at,omitzero"`
 	ResolvedBy     string            `json:"resolved_by,omitempty"`
 	ClosedAt       time.Time         `json:"closed_at,omitzero"`
+	// RootCause is the CI of the most upstream firing alert, for incidents
+	// correlated through the CMDB.
+	RootCause string `json:"root_cause,omitempty"`
+	// Major marks a P1.
+	Major bool `json:"major"`
+	// MergedInto is the incident this one was merged into (then closed).
+	MergedInto  int64        `json:"merged_into,omitempty"`
+	Correlation *Correlation `json:"correlation,omitempty"`
+}
+
+// Correlation is what the CMDB says about an incident.
+type Correlation struct {
+	// CIs are the CIs with alerts in the incident.
+	CIs             map[string]*CIMember `json:"cis"`
+	RootCauseReason string               `json:"root_cause_reason,omitempty"`
+	// Impacted are the business services the firing CIs reach.
+	Impacted []cmdb.Impacted `json:"impacted,omitempty"`
+}
+
+// CIMember is one CI's part in an incident.
+type CIMember struct {
+	Firing      int       `json:"firing"`
+	FirstFiring time.Time `json:"first_firing"`
+	Urgency     int       `json:"urgency"`
+}
+
+// Link is a path through the CMDB between two CIs.
+type Link struct {
+	Hops int
+	Path string
+}
+
+// Topology is the CMDB as the engine needs it; package correlate implements
+// it over the in-memory graph.
+type Topology interface {
+	// MapCI names the CI an alert is on and how it was found, or "".
+	MapCI(labels map[string]string) (ci, via string)
+	// Near returns the CIs of targets within reach of ci.
+	Near(ci string, targets map[string]bool) map[string]Link
+	// MaxHops is how far Near reaches.
+	MaxHops() int
+	// RootCause picks the root-cause CI among members and says why.
+	RootCause(members map[string]*CIMember) (ci, reason string)
+	// Impact lists the business services the firing CIs reach, and the
+	// ITIL impact (1..3) they imply, 0 if none.
+	Impact(firing []string) ([]cmdb.Impacted, int)
 }
 
 // Key is the human incident number, e.g. INC-123.
@@ -162,6 +214,8 @@ const (
 	EventIncidentReopened        = "incident.reopened"
 	EventIncidentClosed          = "incident.closed"
 	EventIncidentPriorityChanged = "incident.priority_changed"
+	EventIncidentRootCause       = "incident.root_cause_changed"
+	EventIncidentMerged          = "incident.merged"
 	EventIncidentNote            = "incident.note"
 	EventAlertFiring             = "alert.firing"
 	EventAlertResolved           = "alert.resolved"

@@ -39,8 +39,7 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 		if err != nil {
 			return fmt.Errorf("load alerts: %w", err)
 		}
-		ids, keys := p.Needs(state, inputs, now)
-		state.Incidents, err = s.incidentsFor(ctx, tx, ids, keys)
+		state.Incidents, err = s.incidentsFor(ctx, tx, p.Needs(state, inputs, now))
 		if err != nil {
 			return fmt.Errorf("load incidents: %w", err)
 		}
@@ -71,6 +70,11 @@ func (s *Store) writeChanges(ctx context.Context, tx *sqlx.Tx, ch *incident.Chan
 	}
 	if err := s.upsert(ctx, tx, "events", eventColumns, "", len(ch.Events), func(i int) []any { return eventValues(&ch.Events[i]) }); err != nil {
 		return fmt.Errorf("write events: %w", err)
+	}
+	for _, m := range ch.Merges {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind("UPDATE alerts SET incident_id = ? WHERE incident_id = ?"), m.Into, m.From); err != nil {
+			return fmt.Errorf("merge incidents: %w", err)
+		}
 	}
 	for n, alerts := range ch.Repeats {
 		if err := s.touchRepeats(ctx, tx, n, alerts); err != nil {
@@ -159,8 +163,10 @@ func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string) (*
 	return st, nil
 }
 
-// incidentsFor loads incidents by id and the open incidents of group keys.
-func (s *Store) incidentsFor(ctx context.Context, tx *sqlx.Tx, ids []int64, keys []string) (map[int64]*incident.Incident, error) {
+// incidentsFor loads incidents by id, the open incidents of group keys, and
+// the open correlated incidents if asked.
+func (s *Store) incidentsFor(ctx context.Context, tx *sqlx.Tx, needs incident.Needs) (map[int64]*incident.Incident, error) {
+	ids, keys := needs.IDs, needs.GroupKeys
 	out := map[int64]*incident.Incident{}
 	load := func(cond string, args ...any) error {
 		var rows []incidentRow
@@ -188,6 +194,11 @@ func (s *Store) incidentsFor(ctx context.Context, tx *sqlx.Tx, ids []int64, keys
 			return nil, err
 		}
 		if err := load(cond+" AND status IN ('triggered', 'acknowledged', 'on_hold')", arg); err != nil {
+			return nil, err
+		}
+	}
+	if needs.Correlated {
+		if err := load("root_cause <> '' AND status IN ('triggered', 'acknowledged', 'on_hold')"); err != nil {
 			return nil, err
 		}
 	}

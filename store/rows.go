@@ -61,7 +61,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-const alertColumns = "fingerprint, seq, incident_id, is_current, source, status, labels, annotations, generator_url, starts_at, ends_at, first_seen, last_seen, resolved_at, repeats, flaps, flapping"
+const alertColumns = "fingerprint, seq, incident_id, is_current, source, status, labels, annotations, generator_url, starts_at, ends_at, first_seen, last_seen, resolved_at, repeats, flaps, flapping, ci, explanation"
 
 type alertRow struct {
 	Fingerprint  string        `db:"fingerprint"`
@@ -81,6 +81,8 @@ type alertRow struct {
 	Repeats      int64         `db:"repeats"`
 	Flaps        int           `db:"flaps"`
 	Flapping     int           `db:"flapping"`
+	CI           string        `db:"ci"`
+	Explanation  string        `db:"explanation"`
 }
 
 func (r *alertRow) alert() *incident.Alert {
@@ -91,6 +93,7 @@ func (r *alertRow) alert() *incident.Alert {
 		StartsAt: fromMicro(r.StartsAt), EndsAt: fromMicro(r.EndsAt), FirstSeen: fromMicro(r.FirstSeen),
 		LastSeen: fromMicro(r.LastSeen), ResolvedAt: fromMicro(r.ResolvedAt),
 		Repeats: r.Repeats, Flaps: r.Flaps, Flapping: r.Flapping == 1,
+		CI: r.CI, Explanation: r.Explanation,
 	}
 }
 
@@ -99,11 +102,11 @@ func alertValues(a *incident.Alert) []any {
 		a.Fingerprint, a.Seq, nullIfZero(a.IncidentID), boolInt(a.Current), a.Source, string(a.Status),
 		labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL,
 		micro(a.StartsAt), micro(a.EndsAt), micro(a.FirstSeen), micro(a.LastSeen), micro(a.ResolvedAt),
-		a.Repeats, a.Flaps, boolInt(a.Flapping),
+		a.Repeats, a.Flaps, boolInt(a.Flapping), a.CI, a.Explanation,
 	}
 }
 
-const incidentColumns = "id, group_key, title, status, priority, urgency, impact, labels, alert_count, firing_count, created_at, updated_at, last_alert_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, closed_at"
+const incidentColumns = "id, group_key, title, status, priority, urgency, impact, labels, alert_count, firing_count, created_at, updated_at, last_alert_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, closed_at, root_cause, major, merged_into, correlation"
 
 type incidentRow struct {
 	ID             int64  `db:"id"`
@@ -124,9 +127,13 @@ type incidentRow struct {
 	ResolvedAt     int64  `db:"resolved_at"`
 	ResolvedBy     string `db:"resolved_by"`
 	ClosedAt       int64  `db:"closed_at"`
+	RootCause      string `db:"root_cause"`
+	Major          int    `db:"major"`
+	MergedInto     int64  `db:"merged_into"`
+	Correlation    string `db:"correlation"`
 }
 
-func (r *incidentRow) incident() *incident.Incident {
+func (r *incidentRow) base() *incident.Incident {
 	return &incident.Incident{
 		ID: r.ID, GroupKey: r.GroupKey, Title: r.Title, Status: incident.Status(r.Status),
 		Priority: r.Priority, Urgency: r.Urgency, Impact: r.Impact, Labels: parseLabels(r.Labels),
@@ -134,7 +141,17 @@ func (r *incidentRow) incident() *incident.Incident {
 		CreatedAt: fromMicro(r.CreatedAt), UpdatedAt: fromMicro(r.UpdatedAt), LastAlertAt: fromMicro(r.LastAlertAt),
 		AcknowledgedAt: fromMicro(r.AcknowledgedAt), AcknowledgedBy: r.AcknowledgedBy,
 		ResolvedAt: fromMicro(r.ResolvedAt), ResolvedBy: r.ResolvedBy, ClosedAt: fromMicro(r.ClosedAt),
+		RootCause: r.RootCause, Major: r.Major == 1, MergedInto: r.MergedInto,
 	}
+}
+
+func (r *incidentRow) incident() *incident.Incident {
+	inc := r.base()
+	if r.Correlation != "" {
+		inc.Correlation = &incident.Correlation{}
+		_ = json.Unmarshal([]byte(r.Correlation), inc.Correlation) // written by incidentValues
+	}
+	return inc
 }
 
 func incidentValues(i *incident.Incident) []any {
@@ -142,7 +159,16 @@ func incidentValues(i *incident.Incident) []any {
 		i.ID, i.GroupKey, i.Title, string(i.Status), i.Priority, i.Urgency, i.Impact, labelsJSON(i.Labels),
 		i.AlertCount, i.FiringCount, micro(i.CreatedAt), micro(i.UpdatedAt), micro(i.LastAlertAt),
 		micro(i.AcknowledgedAt), i.AcknowledgedBy, micro(i.ResolvedAt), i.ResolvedBy, micro(i.ClosedAt),
+		i.RootCause, boolInt(i.Major), i.MergedInto, correlationJSON(i.Correlation),
 	}
+}
+
+func correlationJSON(c *incident.Correlation) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c) // plain data always marshals
+	return string(b)
 }
 
 const eventColumns = "incident_id, alert_id, at, actor, kind, message"

@@ -1,0 +1,175 @@
+// Package correlate turns the CMDB's graph into the decisions the incident
+// engine needs: which CI an alert is on, which open incidents it is near,
+// which CI of an incident is the root cause, and what the incident impacts.
+// Every decision comes with its explanation.
+package correlate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	"github.com/incidentd/incidentd/cmdb"
+	"github.com/incidentd/incidentd/incident"
+)
+
+// Options tune correlation.
+type Options struct {
+	// MaxHops bounds how far along relations an alert looks for an open
+	// incident to join.
+	MaxHops int
+	// Rules map alert labels to CI ids when neither a ci label nor a CI
+	// match set does, e.g. {{ .Labels.namespace }}/{{ .Labels.pod }}.
+	Rules []*template.Template
+	// ImpactByCriticality maps a business service's criticality (1..5) to
+	// ITIL impact (1..3).
+	ImpactByCriticality map[int]int
+}
+
+// maxRootDepth bounds the search below a root-cause candidate; real
+// dependency chains are far shorter.
+const maxRootDepth = 16
+
+// Correlator implements incident.Topology over the current CMDB graph.
+// SetGraph swaps the graph atomically; readers never wait.
+type Correlator struct {
+	graph atomic.Pointer[cmdb.Graph]
+	opts  Options
+}
+
+// New returns a correlator over an empty CMDB.
+func New(o Options) *Correlator {
+	if o.MaxHops <= 0 {
+		o.MaxHops = 3
+	}
+	if o.ImpactByCriticality == nil {
+		o.ImpactByCriticality = DefaultImpactByCriticality()
+	}
+	c := &Correlator{opts: o}
+	c.graph.Store(cmdb.Empty())
+	return c
+}
+
+// DefaultImpactByCriticality maps criticality 1 -> impact 1, 2-3 -> 2, 4-5 -> 3.
+func DefaultImpactByCriticality() map[int]int {
+	return map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3}
+}
+
+// SetGraph makes g the CMDB that correlation reads.
+func (c *Correlator) SetGraph(g *cmdb.Graph) { c.graph.Store(g) }
+
+// Graph returns the current graph.
+func (c *Correlator) Graph() *cmdb.Graph { return c.graph.Load() }
+
+// MapCI finds the CI an alert is on: its ci label, else the first CI whose
+// match label set it carries, else the first rule that renders an existing
+// CI id.
+func (c *Correlator) MapCI(labels map[string]string) (string, string) {
+	g := c.graph.Load()
+	if id := labels["ci"]; id != "" {
+		if _, ok := g.CI(id); ok {
+			return id, "its ci label"
+		}
+	}
+	if id, ok := g.MatchLabels(labels); ok {
+		return id, "a match label set of " + id
+	}
+	for i, rule := range c.opts.Rules {
+		var b strings.Builder
+		if err := rule.Execute(&b, struct{ Labels map[string]string }{labels}); err != nil {
+			continue
+		}
+		if _, ok := g.CI(b.String()); ok {
+			return b.String(), fmt.Sprintf("correlation.ci_rules[%d]", i)
+		}
+	}
+	return "", ""
+}
+
+// Near reports the CIs of targets within reach of ci, with the path.
+func (c *Correlator) Near(ci string, targets map[string]bool) map[string]incident.Link {
+	paths := c.graph.Load().Near(ci, c.opts.MaxHops, targets)
+	out := make(map[string]incident.Link, len(paths))
+	for id, p := range paths {
+		out[id] = incident.Link{Hops: p.Hops, Path: p.String()}
+	}
+	return out
+}
+
+// MaxHops is the reach of Near.
+func (c *Correlator) MaxHops() int { return c.opts.MaxHops }
+
+// RootCause picks, among the CIs with firing alerts, the one that no other
+// firing CI sits beneath (the most upstream failure); ties go to the
+// earliest firing, then the most urgent, then the id.
+func (c *Correlator) RootCause(members map[string]*incident.CIMember) (string, string) {
+	g := c.graph.Load()
+	firing := map[string]bool{}
+	for ci, m := range members {
+		if m.Firing > 0 {
+			firing[ci] = true
+		}
+	}
+	if len(firing) == 0 {
+		return "", ""
+	}
+	var roots []string
+	for ci := range firing {
+		if _, _, above := g.DependsOnAny(ci, firing, maxRootDepth); !above {
+			roots = append(roots, ci)
+		}
+	}
+	if len(roots) == 0 { // only in a dependency cycle: fall back to all
+		for ci := range firing {
+			roots = append(roots, ci)
+		}
+	}
+	sort.Slice(roots, func(i, j int) bool {
+		a, b := members[roots[i]], members[roots[j]]
+		if !a.FirstFiring.Equal(b.FirstFiring) {
+			return a.FirstFiring.Before(b.FirstFiring)
+		}
+		if a.Urgency != b.Urgency {
+			return a.Urgency < b.Urgency
+		}
+		return roots[i] < roots[j]
+	})
+	root := roots[0]
+	others := map[string]bool{}
+	for ci := range firing {
+		if ci != root {
+			others[ci] = true
+		}
+	}
+	var above []string
+	for ci := range g.Near(root, maxRootDepth, others) {
+		above = append(above, ci)
+	}
+	sort.Strings(above)
+	switch {
+	case len(firing) == 1:
+		return root, fmt.Sprintf("root cause %s: the only CI alerting", root)
+	case len(above) > 0 && len(roots) == 1:
+		return root, fmt.Sprintf("root cause %s: %s depend on it", root, strings.Join(above, ", "))
+	case len(above) > 0:
+		return root, fmt.Sprintf("root cause %s: %s depend on it; first of %d CIs with nothing alerting beneath them", root, strings.Join(above, ", "), len(roots))
+	default:
+		return root, fmt.Sprintf("root cause %s: first to fire of %d CIs with nothing alerting beneath them", root, len(roots))
+	}
+}
+
+// Impact lists the business services the firing CIs reach and the ITIL
+// impact of the most critical one (0 when none is reached).
+func (c *Correlator) Impact(firing []string) ([]cmdb.Impacted, int) {
+	impacted := c.graph.Load().Impact(firing)
+	if len(impacted) == 0 {
+		return nil, 0
+	}
+	return impacted, c.opts.ImpactByCriticality[impacted[0].Criticality]
+}
+
+// Elapsed renders a duration for explanations: 40s, 3m10s.
+func Elapsed(d time.Duration) string { return d.Round(time.Second).String() }

@@ -1,0 +1,224 @@
+package correlate_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/incidentd/incidentd/cmdb"
+	"github.com/incidentd/incidentd/correlate"
+	"github.com/incidentd/incidentd/incident"
+	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/store/storetest"
+)
+
+const topology = `cis:
+  - {id: checkout, class: business_service, criticality: 1}
+  - {id: blog, class: business_service, criticality: 4}
+  - id: checkout-api
+    class: application
+    match: [{service: checkout-api}]
+  - id: blog-web
+    class: application
+    match: [{service: blog-web}]
+  - id: payments-db
+    class: database
+    match: [{instance: "10.0.3.17:5432"}, {service: payments-db}]
+  - id: db-host-1
+    class: server
+    match: [{instance: "db-host-1:9100"}]
+  - {id: shop/cart-7f9, class: container}
+relations:
+  - {from: checkout, type: depends_on, to: checkout-api}
+  - {from: blog, type: depends_on, to: blog-web}
+  - {from: checkout-api, type: depends_on, to: payments-db}
+  - {from: blog-web, type: depends_on, to: payments-db}
+  - {from: payments-db, type: runs_on, to: db-host-1}
+  - {from: checkout-api, type: runs_on, to: shop/cart-7f9}
+`
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	t *testing.T
+	s *store.Store
+	p incident.Policy
+}
+
+func newEnv(t *testing.T, b store.Backend) *env {
+	doc, err := cmdb.Parse("cmdb.yml", []byte(topology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := correlate.New(correlate.Options{
+		MaxHops: 3,
+		Rules:   []*template.Template{template.Must(template.New("r").Option("missingkey=zero").Parse("{{ .Labels.namespace }}/{{ .Labels.pod }}"))},
+	})
+	c.SetGraph(cmdb.Build(doc))
+	p := incident.DefaultPolicy()
+	p.Topology = c
+	return &env{t: t, s: storetest.Open(t, b), p: p}
+}
+
+func (e *env) send(at time.Duration, status incident.AlertStatus, labels ...string) incident.Stats {
+	e.t.Helper()
+	l := map[string]string{}
+	for _, kv := range labels {
+		k, v, _ := strings.Cut(kv, "=")
+		l[k] = v
+	}
+	in := incident.AlertInput{Fingerprint: incident.Fingerprint(l), Source: "test", Status: status, Labels: l, StartsAt: t0}
+	st, err := e.s.Ingest(context.Background(), &e.p, []incident.AlertInput{in}, t0.Add(at))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) open() []*incident.Incident {
+	e.t.Helper()
+	incs, err := e.s.Incidents(context.Background(), store.IncidentFilter{Statuses: incident.OpenStatuses, Limit: 50})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return incs
+}
+
+func (e *env) timeline(id int64, kind string) []string {
+	tl, _ := e.s.Timeline(context.Background(), id)
+	var out []string
+	for _, ev := range tl {
+		if ev.Kind == kind {
+			out = append(out, ev.Message)
+		}
+	}
+	return out
+}
+
+func TestCascadeIsOneIncidentWithRootCause(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		e := newEnv(t, b)
+		const firing = incident.AlertFiring
+		e.send(0, firing, "alertname=HighErrorRate", "service=checkout-api", "severity=warning")
+		e.send(20*time.Second, firing, "alertname=PostgresDown", "instance=10.0.3.17:5432", "severity=critical")
+		e.send(40*time.Second, firing, "alertname=HostDown", "instance=db-host-1:9100", "severity=critical")
+		open := e.open()
+		if len(open) != 1 {
+			t.Fatalf("%d open incidents, want 1", len(open))
+		}
+		inc := open[0]
+		if inc.RootCause != "db-host-1" || inc.AlertCount != 3 {
+			t.Fatalf("root cause %q, %d alerts", inc.RootCause, inc.AlertCount)
+		}
+		// checkout (criticality 1) is down: impact 1; critical: urgency 1.
+		if inc.Priority != 1 || !inc.Major || len(inc.Correlation.Impacted) != 2 || inc.Correlation.Impacted[0].CI != "checkout" {
+			t.Fatalf("priority P%d major %v impacted %+v", inc.Priority, inc.Major, inc.Correlation.Impacted)
+		}
+		if want := "root cause db-host-1: checkout-api, payments-db depend on it"; inc.Correlation.RootCauseReason != want {
+			t.Errorf("reason %q, want %q", inc.Correlation.RootCauseReason, want)
+		}
+		changes := e.timeline(inc.ID, incident.EventIncidentRootCause)
+		if len(changes) != 2 || !strings.HasPrefix(changes[0], "root cause checkout-api -> payments-db") || !strings.HasPrefix(changes[1], "root cause payments-db -> db-host-1") {
+			t.Errorf("root cause events: %q", changes)
+		}
+		alerts, _ := e.s.IncidentAlerts(context.Background(), inc.ID)
+		if got := alerts[1].Explanation; got != "on CI payments-db (by a match label set of payments-db); joined INC-1: checkout-api depends_on payments-db, 1 hop, 20s after its newest alert" {
+			t.Errorf("explanation: %q", got)
+		}
+		if got := alerts[0].Explanation; !strings.Contains(got, "opened a new incident: no open incident has an alert within 3 hops") {
+			t.Errorf("first explanation: %q", got)
+		}
+
+		// The host recovers: the root cause moves back up.
+		e.send(time.Minute, incident.AlertResolved, "alertname=HostDown", "instance=db-host-1:9100", "severity=critical")
+		inc, _ = e.s.Incident(context.Background(), inc.ID)
+		if inc.RootCause != "payments-db" {
+			t.Errorf("after db-host-1 resolved, root cause %q", inc.RootCause)
+		}
+	})
+}
+
+func TestAlertConnectingTwoIncidentsMergesThem(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		e := newEnv(t, b)
+		const firing = incident.AlertFiring
+		e.send(0, firing, "alertname=Slow", "service=checkout-api")
+		e.send(10*time.Second, firing, "alertname=Slow", "service=blog-web")
+		if n := len(e.open()); n != 2 {
+			t.Fatalf("siblings sharing a database: %d incidents, want 2 (not related until it alerts)", n)
+		}
+		st := e.send(20*time.Second, firing, "alertname=PostgresDown", "service=payments-db", "severity=critical")
+		if st.Merges != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		open := e.open()
+		if len(open) != 1 {
+			t.Fatalf("%d open incidents after the shared db alerted, want 1", len(open))
+		}
+		survivor := open[0]
+		// Both are 1 hop away; the tie goes to the most recent (blog-web's).
+		if survivor.ID != 2 || survivor.AlertCount != 3 || survivor.FiringCount != 3 || survivor.RootCause != "payments-db" {
+			t.Fatalf("survivor %+v", survivor)
+		}
+		alerts, _ := e.s.IncidentAlerts(context.Background(), survivor.ID)
+		if len(alerts) != 3 {
+			t.Fatalf("survivor holds %d alerts, want 3", len(alerts))
+		}
+		merged, _ := e.s.Incident(context.Background(), 1)
+		if merged.Status != incident.StatusClosed || merged.MergedInto != 2 {
+			t.Fatalf("merged incident: %+v", merged)
+		}
+		if m := e.timeline(1, incident.EventIncidentMerged); len(m) != 1 || !strings.HasPrefix(m[0], "merged into INC-2: alert PostgresDown") {
+			t.Errorf("merged timeline: %q", m)
+		}
+		if m := e.timeline(2, incident.EventIncidentMerged); len(m) != 1 || !strings.HasPrefix(m[0], "absorbed INC-1") {
+			t.Errorf("survivor timeline: %q", m)
+		}
+		// Both services are impacted; checkout is the most critical.
+		if imp := survivor.Correlation.Impacted; len(imp) != 2 || imp[0].CI != "checkout" || survivor.Impact != 1 {
+			t.Errorf("impacted %+v impact %d", imp, survivor.Impact)
+		}
+	})
+}
+
+func TestWindowsAndMapping(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		e := newEnv(t, b)
+		const firing = incident.AlertFiring
+		// Mapped by the ci label, by a rule, and not at all.
+		e.send(0, firing, "alertname=A", "ci=checkout-api")
+		e.send(time.Second, firing, "alertname=B", "namespace=shop", "pod=cart-7f9")
+		st := e.send(2*time.Second, firing, "alertname=C", "service=unknown")
+		if st.Unmapped != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		open := e.open()
+		if len(open) != 2 {
+			t.Fatalf("%d open incidents, want the CI one and the label one", len(open))
+		}
+		alerts, _ := e.s.IncidentAlerts(context.Background(), 1)
+		if len(alerts) != 2 || alerts[0].CI != "checkout-api" || alerts[1].CI != "shop/cart-7f9" || !strings.Contains(alerts[1].Explanation, "correlation.ci_rules[0]") {
+			t.Fatalf("mapped alerts: %+v", alerts)
+		}
+		// Past correlation.window since the newest alert: a new incident.
+		e.send(15*time.Minute, firing, "alertname=PostgresDown", "service=payments-db")
+		if n := len(e.open()); n != 3 {
+			t.Fatalf("alert after the window: %d open incidents, want 3", n)
+		}
+		// An incident stops taking alerts after max_span, however busy:
+		// alerts every 9 minutes keep it within the window until 60 minutes
+		// after it opened (at 15m).
+		for i := 1; i <= 6; i++ {
+			st := e.send(15*time.Minute+time.Duration(i)*9*time.Minute, firing, "alertname=Keepalive", "service=payments-db", "n="+string(rune('0'+i)))
+			if st.IncidentsCreated != 0 {
+				t.Fatalf("keepalive %d within max_span opened an incident", i)
+			}
+		}
+		st = e.send(15*time.Minute+61*time.Minute, firing, "alertname=Late", "instance=db-host-1:9100")
+		if st.IncidentsCreated != 1 {
+			t.Fatalf("alert past max_span joined: %+v", st)
+		}
+	})
+}
