@@ -38,16 +38,17 @@ type Store interface {
 // API serves the routes.
 type API struct {
 	store Store
+	cmdb  CMDB
 	clock clock.Clock
 	log   *slog.Logger
 }
 
-// New returns the API over s.
-func New(s Store, c clock.Clock, log *slog.Logger) *API {
+// New returns the API over s; with cmdb set it serves the CMDB routes too.
+func New(s Store, cmdb CMDB, c clock.Clock, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &API{store: s, clock: c, log: log}
+	return &API{store: s, cmdb: cmdb, clock: c, log: log}
 }
 
 // Register adds the API routes to mux.
@@ -59,6 +60,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/close", a.act(incident.ActionClose))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.act(incident.ActionNote))
 	mux.HandleFunc("GET /api/v1/alerts", a.listAlerts)
+	if a.cmdb != nil {
+		a.registerCMDB(mux)
+	}
 }
 
 // IncidentView is an incident as the API shows it.

@@ -36,7 +36,7 @@ func setup(t *testing.T, b store.Backend) (*httptest.Server, *store.Store) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	api.New(s, clock.NewFake(t0.Add(time.Hour)), nil).Register(mux)
+	api.New(s, nil, clock.NewFake(t0.Add(time.Hour)), nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, s

@@ -279,3 +279,26 @@ delete:
 		t.Errorf("bad patch: %v", err)
 	}
 }
+
+func TestParseFilesAcrossFiles(t *testing.T) {
+	doc, err := ParseFiles([]File{
+		{"services.yml", []byte("cis:\n  - {id: shop, class: business_service}\nrelations:\n  - {from: shop, type: depends_on, to: db}\n")},
+		{"infra.yml", []byte("cis:\n  - {id: db, class: database}\n")},
+	})
+	if err != nil || len(doc.CIs) != 2 || len(doc.Relations) != 1 {
+		t.Fatalf("%+v %v", doc, err)
+	}
+	_, err = ParseFiles([]File{
+		{"services.yml", []byte("cis:\n  - {id: shop}\nrelations:\n  - {from: shop, type: depends_on, to: db}\n")},
+		{"infra.yml", []byte("cis:\n  - {id: cache}\n  - {id: shop}\nrelations:\n  - {from: cache, type: uses, to: shop}\n")},
+	})
+	for _, want := range []string{
+		`services.yml:4: relations[0].to: no CI with id "db"`,
+		`infra.yml:3: cis[1].id: duplicate id "shop" (first at cis[0])`,
+		`infra.yml:5: relations[0].type: unknown relation type "uses"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

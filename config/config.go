@@ -3,8 +3,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"strings"
+	"text/template"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,13 +20,15 @@ const DefaultDSN = "sqlite://data/incidentd.db"
 
 // Config is the whole configuration file.
 type Config struct {
-	Storage   StorageConfig   `yaml:"storage"`
-	Ingest    IngestConfig    `yaml:"ingest"`
-	Grouping  GroupingConfig  `yaml:"grouping"`
-	Alerts    AlertsConfig    `yaml:"alerts"`
-	Incidents IncidentsConfig `yaml:"incidents"`
-	Priority  PriorityConfig  `yaml:"priority"`
-	Log       LogConfig       `yaml:"log"`
+	Storage     StorageConfig     `yaml:"storage"`
+	Ingest      IngestConfig      `yaml:"ingest"`
+	Grouping    GroupingConfig    `yaml:"grouping"`
+	Alerts      AlertsConfig      `yaml:"alerts"`
+	Incidents   IncidentsConfig   `yaml:"incidents"`
+	Priority    PriorityConfig    `yaml:"priority"`
+	CMDB        CMDBConfig        `yaml:"cmdb"`
+	Correlation CorrelationConfig `yaml:"correlation"`
+	Log         LogConfig         `yaml:"log"`
 }
 
 // StorageConfig selects and tunes the store.
@@ -69,6 +73,26 @@ type PriorityConfig struct {
 	DefaultImpact  int            `yaml:"default_impact"`
 }
 
+// CMDBConfig names the files the CMDB is loaded from.
+type CMDBConfig struct {
+	// Files (YAML or JSON) are imported at start and on reload when their
+	// content changed since the last import.
+	Files []string `yaml:"files"`
+}
+
+// CorrelationConfig tunes CMDB-aware correlation.
+type CorrelationConfig struct {
+	MaxHops int      `yaml:"max_hops"`
+	Window  Duration `yaml:"window"`
+	MaxSpan Duration `yaml:"max_span"`
+	// CIRules are Go templates over .Labels that render a CI id, tried in
+	// order when an alert has no ci label and carries no CI match set.
+	CIRules []string `yaml:"ci_rules"`
+	// ImpactByCriticality maps business-service criticality 1..5 to ITIL
+	// impact 1..3.
+	ImpactByCriticality map[int]int `yaml:"impact_by_criticality"`
+}
+
 // LogConfig sets logging.
 type LogConfig struct {
 	Level  string `yaml:"level"`
@@ -85,7 +109,11 @@ func Default() Config {
 		Alerts:    AlertsConfig{FlapWindow: Duration(p.FlapWindow), FlapThreshold: p.FlapThreshold},
 		Incidents: IncidentsConfig{AutoResolve: p.AutoResolve, ReopenWindow: Duration(p.ReopenWindow)},
 		Priority:  PriorityConfig{SeverityLabel: p.SeverityLabel, Urgency: p.Urgency, DefaultUrgency: p.DefaultUrgency, DefaultImpact: p.DefaultImpact},
-		Log:       LogConfig{Level: "info", Format: "text"},
+		Correlation: CorrelationConfig{
+			MaxHops: 3, Window: Duration(p.CorrelationWindow), MaxSpan: Duration(p.MaxSpan),
+			ImpactByCriticality: map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3},
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -102,7 +130,26 @@ func (c *Config) Policy() incident.Policy {
 		Urgency:        c.Priority.Urgency,
 		DefaultUrgency: c.Priority.DefaultUrgency,
 		DefaultImpact:  c.Priority.DefaultImpact,
+
+		CorrelationWindow: time.Duration(c.Correlation.Window),
+		MaxSpan:           time.Duration(c.Correlation.MaxSpan),
 	}
+}
+
+// CIRuleTemplates parses correlation.ci_rules (validated at load).
+func (c *Config) CIRuleTemplates() []*template.Template {
+	out := make([]*template.Template, 0, len(c.Correlation.CIRules))
+	for _, r := range c.Correlation.CIRules {
+		t, err := parseRule(r)
+		if err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func parseRule(r string) (*template.Template, error) {
+	return template.New("ci_rule").Option("missingkey=zero").Parse(r)
 }
 
 // Load reads and validates the file at path.
@@ -200,6 +247,30 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 	}
 	if c.Priority.DefaultImpact < 1 || c.Priority.DefaultImpact > 3 {
 		d.Failf("priority.default_impact", "want 1..3")
+	}
+	if c.Correlation.MaxHops < 1 || c.Correlation.MaxHops > 10 {
+		d.Failf("correlation.max_hops", "want 1..10")
+	}
+	if c.Correlation.Window <= 0 {
+		d.Failf("correlation.window", "must be positive")
+	}
+	if c.Correlation.MaxSpan < c.Correlation.Window {
+		d.Failf("correlation.max_span", "must be at least correlation.window")
+	}
+	for i, r := range c.Correlation.CIRules {
+		if _, err := parseRule(r); err != nil {
+			d.Failf(fmt.Sprintf("correlation.ci_rules[%d]", i), "%v", err)
+		}
+	}
+	for crit := 1; crit <= 5; crit++ {
+		if imp, ok := c.Correlation.ImpactByCriticality[crit]; !ok || imp < 1 || imp > 3 {
+			d.Failf("correlation.impact_by_criticality", "criticality %d needs an impact 1..3", crit)
+		}
+	}
+	for i, f := range c.CMDB.Files {
+		if strings.TrimSpace(f) == "" {
+			d.Failf(fmt.Sprintf("cmdb.files[%d]", i), "empty file name")
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -77,3 +77,19 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestCorrelationConfig(t *testing.T) {
+	cfg, err := Parse("x.yml", []byte("cmdb:\n  files: [a.yml]\ncorrelation:\n  max_hops: 2\n  ci_rules: ['{{ .Labels.namespace }}/{{ .Labels.pod }}']\n  impact_by_criticality: {1: 1, 2: 1, 3: 2, 4: 3, 5: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Correlation.MaxHops != 2 || cfg.Correlation.ImpactByCriticality[2] != 1 || len(cfg.CIRuleTemplates()) != 1 || cfg.CMDB.Files[0] != "a.yml" {
+		t.Fatalf("%+v", cfg.Correlation)
+	}
+	_, err = Parse("x.yml", []byte("correlation:\n  ci_rules: ['{{ .Labels.x']\n  impact_by_criticality: {one: 1}\n  max_span: 1m\n"))
+	for _, want := range []string{"x.yml:2: correlation.ci_rules[0]:", `x.yml:3: correlation.impact_by_criticality.one: "one" is not a valid int`, "x.yml:4: correlation.max_span: must be at least correlation.window"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -37,20 +37,26 @@ const maxRootDepth = 16
 // SetGraph swaps the graph atomically; readers never wait.
 type Correlator struct {
 	graph atomic.Pointer[cmdb.Graph]
-	opts  Options
+	opts  atomic.Pointer[Options]
 }
 
 // New returns a correlator over an empty CMDB.
 func New(o Options) *Correlator {
+	c := &Correlator{}
+	c.SetOptions(o)
+	c.graph.Store(cmdb.Empty())
+	return c
+}
+
+// SetOptions changes the options (config reload).
+func (c *Correlator) SetOptions(o Options) {
 	if o.MaxHops <= 0 {
 		o.MaxHops = 3
 	}
 	if o.ImpactByCriticality == nil {
 		o.ImpactByCriticality = DefaultImpactByCriticality()
 	}
-	c := &Correlator{opts: o}
-	c.graph.Store(cmdb.Empty())
-	return c
+	c.opts.Store(&o)
 }
 
 // DefaultImpactByCriticality maps criticality 1 -> impact 1, 2-3 -> 2, 4-5 -> 3.
@@ -77,7 +83,7 @@ func (c *Correlator) MapCI(labels map[string]string) (string, string) {
 	if id, ok := g.MatchLabels(labels); ok {
 		return id, "a match label set of " + id
 	}
-	for i, rule := range c.opts.Rules {
+	for i, rule := range c.opts.Load().Rules {
 		var b strings.Builder
 		if err := rule.Execute(&b, struct{ Labels map[string]string }{labels}); err != nil {
 			continue
@@ -91,7 +97,7 @@ func (c *Correlator) MapCI(labels map[string]string) (string, string) {
 
 // Near reports the CIs of targets within reach of ci, with the path.
 func (c *Correlator) Near(ci string, targets map[string]bool) map[string]incident.Link {
-	paths := c.graph.Load().Near(ci, c.opts.MaxHops, targets)
+	paths := c.graph.Load().Near(ci, c.opts.Load().MaxHops, targets)
 	out := make(map[string]incident.Link, len(paths))
 	for id, p := range paths {
 		out[id] = incident.Link{Hops: p.Hops, Path: p.String()}
@@ -100,7 +106,7 @@ func (c *Correlator) Near(ci string, targets map[string]bool) map[string]inciden
 }
 
 // MaxHops is the reach of Near.
-func (c *Correlator) MaxHops() int { return c.opts.MaxHops }
+func (c *Correlator) MaxHops() int { return c.opts.Load().MaxHops }
 
 // RootCause picks, among the CIs with firing alerts, the one that no other
 // firing CI sits beneath (the most upstream failure); ties go to the
@@ -168,7 +174,7 @@ func (c *Correlator) Impact(firing []string) ([]cmdb.Impacted, int) {
 	if len(impacted) == 0 {
 		return nil, 0
 	}
-	return impacted, c.opts.ImpactByCriticality[impacted[0].Criticality]
+	return impacted, c.opts.Load().ImpactByCriticality[impacted[0].Criticality]
 }
 
 // Elapsed renders a duration for explanations: 40s, 3m10s.

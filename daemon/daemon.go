@@ -19,6 +19,7 @@ import (
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/clock"
 	"github.com/incidentd/incidentd/config"
+	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/ingest"
 	"github.com/incidentd/incidentd/store"
@@ -48,6 +49,8 @@ type Daemon struct {
 	cfg       *config.Config
 	committer *ingest.Committer
 	ingest    *ingest.Handler
+	correlate *correlate.Correlator
+	cmdb      *correlate.CMDB
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -86,8 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	d := &Daemon{opts: opts, cfg: cfg, logLevel: new(slog.LevelVar)}
 	d.log = NewLogger(cfg.Log, d.logLevel)
 	slog.SetDefault(d.log)
-	p := cfg.Policy()
-	d.policy.Store(&p)
+	d.correlate = correlate.New(correlationOptions(cfg))
 
 	reg, storeErrors := newRegistry(opts.Version)
 
@@ -98,6 +100,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer st.Close()
 	reg.MustRegister(newOpenIncidentsCollector(st, storeErrors))
+
+	d.cmdb = correlate.NewCMDB(st, d.correlate, opts.Clock, d.log)
+	if err := d.cmdb.Load(ctx); err != nil {
+		return err
+	}
+	if err := d.cmdb.SyncFiles(ctx, cfg.CMDB.Files); err != nil {
+		return err
+	}
+	registerCMDBMetrics(reg, d.cmdb)
+	d.setPolicy(cfg)
 
 	ingestMetrics := ingest.NewMetrics(reg, storeErrors)
 	d.committer = ingest.NewCommitter(st, &d.policy, ingest.CommitterOptions{
@@ -111,7 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	mux := http.NewServeMux()
 	d.ingest.Register(mux)
-	api.New(st, opts.Clock, d.log).Register(mux)
+	api.New(st, d.cmdb, opts.Clock, d.log).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
@@ -181,6 +193,18 @@ func Run(ctx context.Context, opts Options) error {
 	return nil
 }
 
+func correlationOptions(cfg *config.Config) correlate.Options {
+	return correlate.Options{MaxHops: cfg.Correlation.MaxHops, Rules: cfg.CIRuleTemplates(), ImpactByCriticality: cfg.Correlation.ImpactByCriticality}
+}
+
+// setPolicy makes cfg's incident policy, correlating through the CMDB,
+// the one ingest applies.
+func (d *Daemon) setPolicy(cfg *config.Config) {
+	p := cfg.Policy()
+	p.Topology = d.correlate
+	d.policy.Store(&p)
+}
+
 // openStore connects, retrying for a while so a daemon started together
 // with its database does not give up at once.
 func openStore(ctx context.Context, c config.StorageConfig, log *slog.Logger) (*store.Store, error) {
@@ -214,8 +238,12 @@ func (d *Daemon) reload() error {
 	if cfg.Storage != d.cfg.Storage {
 		d.log.Warn("storage settings changed: they take effect at restart")
 	}
-	p := cfg.Policy()
-	d.policy.Store(&p)
+	d.correlate.SetOptions(correlationOptions(cfg))
+	if err := d.cmdb.SyncFiles(context.Background(), cfg.CMDB.Files); err != nil {
+		d.correlate.SetOptions(correlationOptions(d.cfg))
+		return err
+	}
+	d.setPolicy(cfg)
 	_ = d.logLevel.UnmarshalText([]byte(cfg.Log.Level))
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)

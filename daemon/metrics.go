@@ -9,8 +9,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/store"
 )
+
+// registerCMDBMetrics reports the size and version of the CMDB in use.
+func registerCMDBMetrics(reg prometheus.Registerer, c *correlate.CMDB) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "incidentd_cmdb_cis", Help: "Configuration items in the CMDB in use."},
+			func() float64 { return float64(c.Graph().Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "incidentd_cmdb_relations", Help: "Relations in the CMDB in use."},
+			func() float64 { return float64(len(c.Graph().Document().Relations)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "incidentd_cmdb_version", Help: "Version of the CMDB in use; it increases with every change."},
+			func() float64 { return float64(c.Meta().Version) }),
+	)
+}
 
 // newRegistry returns a registry with the process and Go collectors, build
 // info and the store error counter every component shares.

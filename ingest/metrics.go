@@ -13,6 +13,8 @@ type Metrics struct {
 	stale          prometheus.Counter
 	flaps          prometheus.Counter
 	incidents      prometheus.Counter
+	unmapped       prometheus.Counter
+	merges         prometheus.Counter
 	truncated      prometheus.Counter
 	rejected       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
@@ -42,6 +44,12 @@ func NewMetrics(reg prometheus.Registerer, storeErrors *prometheus.CounterVec) *
 		incidents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "incidentd_incidents_created_total", Help: "Incidents opened.",
 		}),
+		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "incidentd_alerts_unmapped_total", Help: "New alerts on no CMDB configuration item, grouped by labels instead.",
+		}),
+		merges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "incidentd_incidents_merged_total", Help: "Incidents merged into another because an alert connected them.",
+		}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "incidentd_alertmanager_truncated_alerts_total", Help: "Alerts Alertmanager dropped from webhooks (its max_alerts setting).",
 		}),
@@ -65,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer, storeErrors *prometheus.CounterVec) *
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
-	reg.MustRegister(m.received, m.deduplicated, m.stale, m.flaps, m.incidents, m.truncated, m.rejected,
+	reg.MustRegister(m.received, m.deduplicated, m.stale, m.flaps, m.incidents, m.unmapped, m.merges, m.truncated, m.rejected,
 		m.requestSeconds, m.commitDuration, m.batchAlerts, m.batchRequests)
 	return m
 }
@@ -85,4 +93,6 @@ func (m *Metrics) observeStats(batch []*request, st incident.Stats) {
 	m.stale.Add(float64(st.Stale))
 	m.flaps.Add(float64(st.Flaps))
 	m.incidents.Add(float64(st.IncidentsCreated))
+	m.unmapped.Add(float64(st.Unmapped))
+	m.merges.Add(float64(st.Merges))
 }

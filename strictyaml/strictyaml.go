@@ -97,6 +97,15 @@ func (d *Decoder) Err(file string) error {
 // Line returns the line where key (a path like cis[3].id) was set, or 0.
 func (d *Decoder) Line(key string) int { return d.lines[key] }
 
+// Lines returns every key path with the line it was set on.
+func (d *Decoder) Lines() map[string]int { return d.lines }
+
+// SetLine records the line of key, for documents assembled from parts.
+func (d *Decoder) SetLine(key string, line int) { d.lines[key] = line }
+
+// Errs returns the errors collected so far, without file names.
+func (d *Decoder) Errs() Errors { return d.errs }
+
 // FailAt records an error at a line.
 func (d *Decoder) FailAt(line int, key, format string, args ...any) {
 	d.errs = append(d.errs, Error{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -198,9 +207,15 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value, path string) {
 				continue
 			}
 			seen[k.Value] = true
+			key := reflect.New(v.Type().Key()).Elem()
+			before := len(d.errs)
+			d.value(k, key, Join(path, k.Value))
+			if len(d.errs) > before {
+				continue
+			}
 			elem := reflect.New(v.Type().Elem()).Elem()
 			d.value(val, elem, Join(path, k.Value))
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+			m.SetMapIndex(key, elem)
 		}
 		v.Set(m)
 	case reflect.Slice:

@@ -17,6 +17,8 @@ type Error struct {
 	Error string `json:"error"`
 	// Field names the offending input field, where there is one.
 	Field string `json:"field,omitempty"`
+	// Errors lists every problem when there are several (a CMDB document).
+	Errors []string `json:"errors,omitempty"`
 	// RequestID lets an operator find the matching log line.
 	RequestID string `json:"request_id,omitempty"`
 }

@@ -1,0 +1,149 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/incidentd/incidentd/api"
+	"github.com/incidentd/incidentd/daemon/daemontest"
+	"github.com/incidentd/incidentd/store"
+	"github.com/incidentd/incidentd/store/storetest"
+	"github.com/incidentd/incidentd/web"
+)
+
+const shopCMDB = `cis:
+  - {id: checkout, class: business_service, criticality: 1}
+  - {id: checkout-api, class: application, owner: team-shop, match: [{service: checkout-api}]}
+  - {id: payments-db, class: database, criticality: 2, match: [{instance: "10.0.3.17:5432"}, {service: payments-db}]}
+  - {id: db-host-1, class: server, match: [{instance: "db-host-1:9100"}]}
+relations:
+  - {from: checkout, type: depends_on, to: checkout-api}
+  - {from: checkout-api, type: depends_on, to: payments-db}
+  - {from: payments-db, type: runs_on, to: db-host-1}
+`
+
+// send makes a request and decodes a JSON answer into out (web.Error for
+// errors), returning the status.
+func send(t *testing.T, method, url, ctype, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %d %q: %v", method, url, resp.StatusCode, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestCMDBAPIAndCorrelationOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		url, _ := daemontest.Start(t, "storage: {dsn: '"+storetest.DSN(t, b)+"'}\n")
+		var changed api.CMDBChanged
+		if code := send(t, "PUT", url+"/api/v1/cmdb", "application/yaml", shopCMDB, &changed); code != 200 || changed.CIs != 4 || changed.Relations != 3 || changed.Version != 1 {
+			t.Fatalf("PUT: %d %+v", code, changed)
+		}
+		var ci api.CIView
+		if code := send(t, "GET", url+"/api/v1/cmdb/cis/payments-db", "", "", &ci); code != 200 || ci.Criticality != 2 || len(ci.Relations) != 2 {
+			t.Fatalf("GET CI: %d %+v", code, ci)
+		}
+		var impact api.ImpactView
+		send(t, "GET", url+"/api/v1/cmdb/cis/db-host-1/impact", "", "", &impact)
+		if len(impact.Impacted) != 1 || impact.Impacted[0].CI != "checkout" || impact.Impacted[0].State != "down" {
+			t.Fatalf("impact: %+v", impact)
+		}
+
+		// An invalid document is rejected whole, every problem listed.
+		var e web.Error
+		bad := `{"cis": [{"id": "a"}, {"id": "a"}], "relations": [{"from": "a", "type": "uses", "to": "b"}]}`
+		if code := send(t, "PUT", url+"/api/v1/cmdb", "application/json", bad, &e); code != 400 || len(e.Errors) != 3 {
+			t.Fatalf("bad PUT: %d %+v", code, e)
+		}
+		if code := send(t, "PUT", url+"/api/v1/cmdb", "text/plain", shopCMDB, &e); code != 415 {
+			t.Fatalf("text/plain PUT: %d", code)
+		}
+		if code := send(t, "GET", url+"/api/v1/cmdb/cis/payments-db", "", "", &ci); code != 200 {
+			t.Fatal("old CMDB lost after a rejected PUT")
+		}
+		if code := send(t, "PATCH", url+"/api/v1/cmdb", "application/yaml", "delete: {cis: [nothing]}", &e); code != 400 || !strings.Contains(strings.Join(e.Errors, ";"), `no CI with id "nothing"`) {
+			t.Fatalf("bad PATCH: %d %+v", code, e)
+		}
+
+		// Alerts over HTTP correlate through the CMDB just stored.
+		postAlerts(t, url, `[{"labels": {"alertname": "HighErrorRate", "service": "checkout-api", "severity": "critical"}},
+			{"labels": {"alertname": "PostgresDown", "instance": "10.0.3.17:5432", "severity": "critical"}}]`)
+		var list api.IncidentList
+		send(t, "GET", url+"/api/v1/incidents", "", "", &list)
+		if len(list.Incidents) != 1 || list.Incidents[0].RootCause != "payments-db" || !list.Incidents[0].Major {
+			t.Fatalf("incidents: %+v", list.Incidents)
+		}
+		var detail api.IncidentDetail
+		send(t, "GET", url+"/api/v1/incidents/1", "", "", &detail)
+		c := detail.Correlation
+		if c == nil || c.RootCauseReason != "root cause payments-db: checkout-api depend on it" || len(c.Impacted) != 1 || len(detail.Alerts) != 2 || detail.Alerts[1].Explanation == "" {
+			t.Fatalf("correlation: %+v alerts %+v", c, detail.Alerts)
+		}
+
+		if code := send(t, "PATCH", url+"/api/v1/cmdb", "application/yaml", "upsert: {cis: [{id: cache, class: cache}], relations: [{from: checkout-api, type: depends_on, to: cache}]}", &changed); code != 200 || changed.CIs != 5 || changed.Version != 2 {
+			t.Fatalf("PATCH: %d %+v", code, changed)
+		}
+	})
+}
+
+func TestCMDBFilesReloadAndRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "cmdb.yml")
+		os.WriteFile(file, []byte(shopCMDB), 0o600)
+		dsn := storetest.DSN(t, b)
+		config := "storage: {dsn: '" + dsn + "'}\ncmdb: {files: ['" + file + "']}\n"
+		url, cfgFile := daemontest.Start(t, config)
+		var doc api.CMDBDocument
+		if send(t, "GET", url+"/api/v1/cmdb", "", "", &doc); doc.Source != "files" || len(doc.CIs) != 4 {
+			t.Fatalf("at start: %+v", doc)
+		}
+		// A broken file fails the reload and changes nothing.
+		os.WriteFile(file, []byte(shopCMDB+"  - {from: checkout, type: depends_on, to: ghost}\n"), 0o600)
+		var e web.Error
+		if code := send(t, "POST", url+"/-/reload", "", "", &e); code != 500 || !strings.Contains(e.Error, `cmdb.yml:10: relations[3].to: no CI with id "ghost"`) {
+			t.Fatalf("reload of broken CMDB: %d %+v", code, e)
+		}
+		os.WriteFile(file, []byte(shopCMDB+"  - {from: checkout, type: depends_on, to: db-host-1}\n"), 0o600)
+		if code := send(t, "POST", url+"/-/reload", "", "", nil); code != 200 {
+			t.Fatalf("reload: %d", code)
+		}
+		send(t, "GET", url+"/api/v1/cmdb", "", "", &doc)
+		if len(doc.Relations) != 4 || doc.Version != 2 {
+			t.Fatalf("after reload: version %d, %d relations", doc.Version, len(doc.Relations))
+		}
+		// An API edit survives a restart with unchanged files.
+		send(t, "PATCH", url+"/api/v1/cmdb", "application/yaml", "upsert: {cis: [{id: extra}]}", nil)
+		url2, _ := daemontest.Start(t, mustRead(t, cfgFile))
+		send(t, "GET", url2+"/api/v1/cmdb", "", "", &doc)
+		if len(doc.CIs) != 5 || doc.Source != "api" {
+			t.Fatalf("after restart: source %s, %d CIs (the API edit was undone)", doc.Source, len(doc.CIs))
+		}
+	})
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
