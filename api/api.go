@@ -87,6 +87,9 @@ type IncidentDetail struct {
 	IncidentView
 	Alerts   []*incident.Alert `json:"alerts"`
 	Timeline []incident.Event  `json:"timeline"`
+	// Maintenance says which of its CIs are in maintenance now, and until
+	// when: their new alerts open no incident and page nobody.
+	Maintenance []string `json:"maintenance,omitempty"`
 }
 
 // ActionRequest is the body of the action endpoints.
@@ -235,7 +238,15 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, IncidentDetail{IncidentView: view(inc), Alerts: alerts, Timeline: timeline})
+	d := IncidentDetail{IncidentView: view(inc), Alerts: alerts, Timeline: timeline}
+	if a.cmdb != nil && inc.Correlation != nil {
+		cis := map[string]bool{}
+		for ci := range inc.Correlation.CIs {
+			cis[ci] = true
+		}
+		d.Maintenance = a.maintenanceOf(cis)
+	}
+	web.WriteJSON(w, http.StatusOK, d)
 }
 
 func (a *API) act(action incident.Action) http.HandlerFunc {

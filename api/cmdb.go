@@ -23,6 +23,10 @@ type CMDB interface {
 	Meta() store.CMDBMeta
 	Replace(ctx context.Context, doc *cmdb.Document, source string) (store.CMDBMeta, error)
 	Patch(ctx context.Context, p *cmdb.Patch, source string) (store.CMDBMeta, error)
+	Maintenance(ctx context.Context) ([]cmdb.Window, error)
+	AddMaintenance(ctx context.Context, w cmdb.Window) (cmdb.Window, error)
+	DeleteMaintenance(ctx context.Context, id int64) error
+	Suppression(ci string) (string, bool)
 }
 
 // CMDBDocument is the body of GET /api/v1/cmdb.
@@ -57,6 +61,7 @@ func (a *API) registerCMDB(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /api/v1/cmdb", a.patchCMDB)
 	mux.HandleFunc("GET /api/v1/cmdb/cis/{id}", a.getCI)
 	mux.HandleFunc("GET /api/v1/cmdb/cis/{id}/impact", a.getImpact)
+	a.registerMaintenance(mux)
 }
 
 func (a *API) getCMDB(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/strictyaml"
 )
@@ -20,13 +21,15 @@ const DefaultDSN = "sqlite://data/incidentd.db"
 
 // Config is the whole configuration file.
 type Config struct {
-	Storage     StorageConfig     `yaml:"storage"`
-	Ingest      IngestConfig      `yaml:"ingest"`
-	Grouping    GroupingConfig    `yaml:"grouping"`
-	Alerts      AlertsConfig      `yaml:"alerts"`
-	Incidents   IncidentsConfig   `yaml:"incidents"`
-	Priority    PriorityConfig    `yaml:"priority"`
-	CMDB        CMDBConfig        `yaml:"cmdb"`
+	Storage   StorageConfig   `yaml:"storage"`
+	Ingest    IngestConfig    `yaml:"ingest"`
+	Grouping  GroupingConfig  `yaml:"grouping"`
+	Alerts    AlertsConfig    `yaml:"alerts"`
+	Incidents IncidentsConfig `yaml:"incidents"`
+	Priority  PriorityConfig  `yaml:"priority"`
+	CMDB      CMDBConfig      `yaml:"cmdb"`
+	// Maintenance windows on CIs; those added through the API are kept.
+	Maintenance []cmdb.Window     `yaml:"maintenance"`
 	Correlation CorrelationConfig `yaml:"correlation"`
 	Log         LogConfig         `yaml:"log"`
 }
@@ -265,6 +268,11 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 	for crit := 1; crit <= 5; crit++ {
 		if imp, ok := c.Correlation.ImpactByCriticality[crit]; !ok || imp < 1 || imp > 3 {
 			d.Failf("correlation.impact_by_criticality", "criticality %d needs an impact 1..3", crit)
+		}
+	}
+	for i := range c.Maintenance {
+		if err := c.Maintenance[i].Check(); err != nil {
+			d.Failf(fmt.Sprintf("maintenance[%d]", i), "%v", err)
 		}
 	}
 	for i, f := range c.CMDB.Files {

@@ -93,3 +93,20 @@ func TestCorrelationConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestMaintenanceConfig(t *testing.T) {
+	cfg, err := Parse("x.yml", []byte("maintenance:\n  - {ci: db-host-1, start: 2026-12-01T22:00:00Z, end: \"2026-12-02T02:00:00+01:00\", reason: kernel}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Maintenance[0]
+	if w.CI != "db-host-1" || w.End.Sub(w.Start) != 3*time.Hour || w.Reason != "kernel" {
+		t.Fatalf("%+v", w)
+	}
+	_, err = Parse("x.yml", []byte("maintenance:\n  - {ci: a, start: 2026-12-02T00:00:00Z, end: 2026-12-01T00:00:00Z}\n  - {start: 2026-12-02T00:00:00Z, end: soon}\n"))
+	for _, want := range []string{"x.yml:2: maintenance[0]: end 2026-12-01T00:00:00Z is not after start", `x.yml:3: maintenance[1].end: "soon" is not an RFC 3339 time`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -131,3 +131,55 @@ func (c *CMDB) update(ctx context.Context, source string, change func(*cmdb.Docu
 	c.swap(doc, meta)
 	return meta, nil
 }
+
+// LoadMaintenance reads the maintenance windows that are not over into the
+// correlator.
+func (c *CMDB) LoadMaintenance(ctx context.Context) error {
+	ws, err := c.store.MaintenanceWindows(ctx, c.clock.Now())
+	if err != nil {
+		return fmt.Errorf("load maintenance windows: %w", err)
+	}
+	c.corr.SetMaintenance(ws)
+	return nil
+}
+
+// Maintenance lists the windows not over at t.
+func (c *CMDB) Maintenance(ctx context.Context) ([]cmdb.Window, error) {
+	return c.store.MaintenanceWindows(ctx, c.clock.Now())
+}
+
+// SyncConfigMaintenance makes the config file's windows the stored ones
+// from config, keeping those added through the API.
+func (c *CMDB) SyncConfigMaintenance(ctx context.Context, windows []cmdb.Window) error {
+	if err := c.store.ReplaceConfigMaintenance(ctx, windows); err != nil {
+		return err
+	}
+	return c.LoadMaintenance(ctx)
+}
+
+// AddMaintenance stores a window and puts it in force.
+func (c *CMDB) AddMaintenance(ctx context.Context, w cmdb.Window) (cmdb.Window, error) {
+	if err := w.Check(); err != nil {
+		return w, err
+	}
+	w.Source = "api"
+	id, err := c.store.AddMaintenance(ctx, w)
+	if err != nil {
+		return w, err
+	}
+	w.ID = id
+	return w, c.LoadMaintenance(ctx)
+}
+
+// DeleteMaintenance ends a window early.
+func (c *CMDB) DeleteMaintenance(ctx context.Context, id int64) error {
+	if err := c.store.DeleteMaintenance(ctx, id); err != nil {
+		return err
+	}
+	return c.LoadMaintenance(ctx)
+}
+
+// Suppression says why alerts on ci are suppressed now, if they are.
+func (c *CMDB) Suppression(ci string) (string, bool) {
+	return c.corr.Maintenance(ci, c.clock.Now())
+}

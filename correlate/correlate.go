@@ -36,8 +36,9 @@ const maxRootDepth = 16
 // Correlator implements incident.Topology over the current CMDB graph.
 // SetGraph swaps the graph atomically; readers never wait.
 type Correlator struct {
-	graph atomic.Pointer[cmdb.Graph]
-	opts  atomic.Pointer[Options]
+	graph       atomic.Pointer[cmdb.Graph]
+	opts        atomic.Pointer[Options]
+	maintenance atomic.Pointer[[]cmdb.Window]
 }
 
 // New returns a correlator over an empty CMDB.
@@ -175,6 +176,45 @@ func (c *Correlator) Impact(firing []string) ([]cmdb.Impacted, int) {
 		return nil, 0
 	}
 	return impacted, c.opts.Load().ImpactByCriticality[impacted[0].Criticality]
+}
+
+// SetMaintenance makes windows the maintenance windows in force.
+func (c *Correlator) SetMaintenance(windows []cmdb.Window) { c.maintenance.Store(&windows) }
+
+// Maintenance reports whether alerts on ci are suppressed at t, because ci
+// or a CI it needs (transitively) is in an active maintenance window.
+func (c *Correlator) Maintenance(ci string, t time.Time) (string, bool) {
+	ws := c.maintenance.Load()
+	if ws == nil || ci == "" {
+		return "", false
+	}
+	active := map[string]*cmdb.Window{}
+	for i := range *ws {
+		if w := &(*ws)[i]; w.Active(t) {
+			active[w.CI] = w
+		}
+	}
+	if len(active) == 0 {
+		return "", false
+	}
+	describe := func(w *cmdb.Window) string {
+		s := fmt.Sprintf("%s is in maintenance until %s", w.CI, w.End.UTC().Format(time.RFC3339))
+		if w.Reason != "" {
+			s += " (" + w.Reason + ")"
+		}
+		return s
+	}
+	if w, ok := active[ci]; ok {
+		return describe(w), true
+	}
+	set := make(map[string]bool, len(active))
+	for id := range active {
+		set[id] = true
+	}
+	if id, p, ok := c.graph.Load().DependsOnAny(ci, set, maxRootDepth); ok {
+		return describe(active[id]) + "; " + p.String(), true
+	}
+	return "", false
 }
 
 // Elapsed renders a duration for explanations: 40s, 3m10s.

@@ -222,3 +222,43 @@ func TestWindowsAndMapping(t *testing.T) {
 		}
 	})
 }
+
+func TestMaintenanceSuppressesThenReleases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		e := newEnv(t, b)
+		c := e.p.Topology.(*correlate.Correlator)
+		c.SetMaintenance([]cmdb.Window{{CI: "db-host-1", Start: t0, End: t0.Add(30 * time.Minute), Reason: "kernel upgrade"}})
+		const firing = incident.AlertFiring
+		// On the CI itself, and on what needs it: recorded, no incident.
+		st := e.send(time.Minute, firing, "alertname=HostDown", "instance=db-host-1:9100")
+		st.Add(e.send(2*time.Minute, firing, "alertname=PostgresDown", "service=payments-db"))
+		if st.Suppressed != 2 || st.IncidentsCreated != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		// blog-web needs payments-db, which runs on the host: suppressed too.
+		if st := e.send(3*time.Minute, firing, "alertname=Down", "service=blog-web"); st.Suppressed != 1 {
+			t.Fatalf("blog-web: %+v", st)
+		}
+		// Not on what does not need the host.
+		if st := e.send(3*time.Minute, firing, "alertname=Down", "ci=shop/cart-7f9"); st.IncidentsCreated != 1 {
+			t.Fatalf("container: %+v", st)
+		}
+		alerts, _ := e.s.Alerts(context.Background(), store.AlertFilter{Fingerprint: incident.Fingerprint(map[string]string{"alertname": "PostgresDown", "service": "payments-db"}), Limit: 5})
+		if len(alerts) != 1 || !alerts[0].Suppressed || alerts[0].IncidentID != 0 || !strings.Contains(alerts[0].Explanation, "db-host-1 is in maintenance until 2026-11-21T10:30:00Z (kernel upgrade); payments-db runs_on db-host-1") {
+			t.Fatalf("suppressed alert: %+v", alerts)
+		}
+		// Repeats during the window stay suppressed.
+		if st := e.send(20*time.Minute, firing, "alertname=PostgresDown", "service=payments-db"); st.Repeats != 1 || st.IncidentsCreated != 0 {
+			t.Fatalf("repeat in maintenance: %+v", st)
+		}
+		// Still firing after the window: now it is a real incident.
+		st = e.send(31*time.Minute, firing, "alertname=PostgresDown", "service=payments-db")
+		if st.New != 1 || st.IncidentsCreated != 1 || st.Suppressed != 0 {
+			t.Fatalf("after maintenance: %+v", st)
+		}
+		alerts, _ = e.s.Alerts(context.Background(), store.AlertFilter{Fingerprint: alerts[0].Fingerprint, Limit: 5})
+		if len(alerts) != 2 || alerts[1].Suppressed || alerts[1].IncidentID == 0 {
+			t.Fatalf("occurrences after maintenance: %+v", alerts)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -146,4 +147,62 @@ func mustRead(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestMaintenanceAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		url, _ := daemontest.Start(t, "storage: {dsn: '"+storetest.DSN(t, b)+"'}\n")
+		send(t, "PUT", url+"/api/v1/cmdb", "application/yaml", shopCMDB, nil)
+		// An open incident on checkout-api, before the maintenance.
+		postAlerts(t, url, `[{"labels": {"alertname": "HighErrorRate", "service": "checkout-api"}}]`)
+
+		var e web.Error
+		for _, tt := range []struct{ body, field string }{
+			{`{"ci": "ghost", "start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z", "actor": "a"}`, "ci"},
+			{`{"ci": "db-host-1", "start": "2099-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z", "actor": "a"}`, "end"},
+			{`{"ci": "db-host-1", "start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z"}`, "actor"},
+			{`{"ci": "db-host-1", "from": "2026-01-01T00:00:00Z"}`, "body"},
+		} {
+			if code := send(t, "POST", url+"/api/v1/maintenance", "application/json", tt.body, &e); code != 400 || e.Field != tt.field {
+				t.Errorf("%s: %d %+v, want 400 on %s", tt.body, code, e, tt.field)
+			}
+		}
+		var win struct{ ID int64 }
+		if code := send(t, "POST", url+"/api/v1/maintenance", "application/json", `{"ci": "payments-db", "start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z", "reason": "failover test", "actor": "alice"}`, &win); code != 201 || win.ID == 0 {
+			t.Fatalf("add: %d %+v", code, win)
+		}
+		var list api.MaintenanceList
+		if send(t, "GET", url+"/api/v1/maintenance", "", "", &list); len(list.Windows) != 1 || list.Windows[0].CreatedBy != "alice" || list.Windows[0].Source != "api" {
+			t.Fatalf("list: %+v", list)
+		}
+		postAlerts(t, url, `[{"labels": {"alertname": "PostgresDown", "service": "payments-db"}}]`)
+		var alerts api.AlertList
+		send(t, "GET", url+"/api/v1/alerts?status=firing", "", "", &alerts)
+		suppressed := 0
+		for _, a := range alerts.Alerts {
+			if a.Suppressed {
+				suppressed++
+			}
+		}
+		if suppressed != 1 {
+			t.Fatalf("alerts: %+v", alerts.Alerts)
+		}
+		// The open incident says its CI needs one in maintenance.
+		var d api.IncidentDetail
+		send(t, "GET", url+"/api/v1/incidents/1", "", "", &d)
+		if len(d.Maintenance) != 1 || !strings.Contains(d.Maintenance[0], "payments-db is in maintenance until 2099-01-01T00:00:00Z (failover test)") {
+			t.Fatalf("incident maintenance: %+v", d.Maintenance)
+		}
+		if code := send(t, "DELETE", url+"/api/v1/maintenance/"+strconv.FormatInt(win.ID, 10), "", "", nil); code != 200 {
+			t.Fatalf("delete: %d", code)
+		}
+		if code := send(t, "DELETE", url+"/api/v1/maintenance/"+strconv.FormatInt(win.ID, 10), "", "", &e); code != 404 {
+			t.Fatalf("delete twice: %d", code)
+		}
+		var after api.IncidentDetail
+		send(t, "GET", url+"/api/v1/incidents/1", "", "", &after)
+		if len(after.Maintenance) != 0 {
+			t.Fatalf("maintenance after delete: %+v", after.Maintenance)
+		}
+	})
 }

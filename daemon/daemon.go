@@ -108,6 +108,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.cmdb.SyncFiles(ctx, cfg.CMDB.Files); err != nil {
 		return err
 	}
+	if err := d.cmdb.SyncConfigMaintenance(ctx, cfg.Maintenance); err != nil {
+		return err
+	}
 	registerCMDBMetrics(reg, d.cmdb)
 	d.setPolicy(cfg)
 
@@ -241,6 +244,9 @@ func (d *Daemon) reload() error {
 	d.correlate.SetOptions(correlationOptions(cfg))
 	if err := d.cmdb.SyncFiles(context.Background(), cfg.CMDB.Files); err != nil {
 		d.correlate.SetOptions(correlationOptions(d.cfg))
+		return err
+	}
+	if err := d.cmdb.SyncConfigMaintenance(context.Background(), cfg.Maintenance); err != nil {
 		return err
 	}
 	d.setPolicy(cfg)

@@ -55,8 +55,9 @@ type Stats struct {
 	IncidentsUpdated int `json:"incidents_updated"`
 	// Unmapped counts new occurrences on no CI (grouped by labels) while a
 	// CMDB is in use.
-	Unmapped int `json:"unmapped"`
-	Merges   int `json:"merges"`
+	Unmapped   int `json:"unmapped"`
+	Merges     int `json:"merges"`
+	Suppressed int `json:"suppressed"`
 }
 
 // Add accumulates o into s.
@@ -71,6 +72,7 @@ func (s *Stats) Add(o Stats) {
 	s.IncidentsUpdated += o.IncidentsUpdated
 	s.Unmapped += o.Unmapped
 	s.Merges += o.Merges
+	s.Suppressed += o.Suppressed
 }
 
 // Changes is what a batch decided: rows to write and events to append.
@@ -243,8 +245,17 @@ func (b *batch) apply(in *AlertInput) {
 	}
 }
 
-// repeatKept reports whether a repeat of a leaves it where it is.
+// repeatKept reports whether a repeat of a leaves it where it is. A
+// suppressed alert still firing when its maintenance is over is not: it
+// starts an occurrence that opens or joins an incident.
 func (p *Policy) repeatKept(s *State, a *Alert, now time.Time) bool {
+	if a.Suppressed && a.Status == AlertFiring {
+		if p.Topology == nil {
+			return false
+		}
+		_, still := p.Topology.Maintenance(a.CI, now)
+		return still
+	}
 	if a.Status == AlertResolved || a.IncidentID == 0 {
 		return true
 	}
@@ -315,6 +326,18 @@ func (b *batch) newOccurrence(prev *Alert, in *AlertInput) {
 		b.touchAlert(prev)
 		if inc = b.incidentTaking(prev); inc != nil {
 			a.Explanation = "fired again: back into " + b.name(inc)
+		}
+	}
+	if inc == nil && a.CI != "" {
+		if why, ok := b.p.Topology.Maintenance(a.CI, b.now); ok {
+			a.Suppressed = true
+			a.Explanation = fmt.Sprintf("on CI %s (by %s); suppressed: %s", a.CI, via, why)
+			b.state.Alerts[a.Fingerprint] = a
+			b.touchAlert(a)
+			b.ch.Stats.New++
+			b.ch.Stats.Suppressed++
+			b.event(0, a.ID(), EventAlertSuppressed, fmt.Sprintf("alert %s suppressed: %s", alertName(a), why))
+			return
 		}
 	}
 	if inc == nil {

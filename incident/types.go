@@ -95,6 +95,9 @@ type Alert struct {
 	CI string `json:"ci,omitempty"`
 	// Explanation says how the occurrence was placed in its incident.
 	Explanation string `json:"explanation,omitempty"`
+	// Suppressed: the alert's CI (or one it needs) was in maintenance when
+	// it fired; it opens no incident until the maintenance is over.
+	Suppressed bool `json:"suppressed,omitempty"`
 	// Current is false once a newer occurrence of the same fingerprint exists.
 	Current bool `json:"current"`
 }
@@ -168,6 +171,9 @@ type Topology interface {
 	// Impact lists the business services the firing CIs reach, and the
 	// ITIL impact (1..3) they imply, 0 if none.
 	Impact(firing []string) ([]cmdb.Impacted, int)
+	// Maintenance says why alerts on ci are suppressed at t: ci, or a CI it
+	// needs, is in a maintenance window.
+	Maintenance(ci string, t time.Time) (why string, ok bool)
 }
 
 // Key is the human incident number, e.g. INC-123.
@@ -220,4 +226,5 @@ const (
 	EventAlertFiring             = "alert.firing"
 	EventAlertResolved           = "alert.resolved"
 	EventAlertFlapping           = "alert.flapping"
+	EventAlertSuppressed         = "alert.suppressed"
 )

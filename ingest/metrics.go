@@ -15,6 +15,7 @@ type Metrics struct {
 	incidents      prometheus.Counter
 	unmapped       prometheus.Counter
 	merges         prometheus.Counter
+	suppressed     prometheus.Counter
 	truncated      prometheus.Counter
 	rejected       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
@@ -50,6 +51,9 @@ func NewMetrics(reg prometheus.Registerer, storeErrors *prometheus.CounterVec) *
 		merges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "incidentd_incidents_merged_total", Help: "Incidents merged into another because an alert connected them.",
 		}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "incidentd_alerts_suppressed_total", Help: "New alerts recorded without an incident because their CI was in maintenance.",
+		}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "incidentd_alertmanager_truncated_alerts_total", Help: "Alerts Alertmanager dropped from webhooks (its max_alerts setting).",
 		}),
@@ -73,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer, storeErrors *prometheus.CounterVec) *
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
-	reg.MustRegister(m.received, m.deduplicated, m.stale, m.flaps, m.incidents, m.unmapped, m.merges, m.truncated, m.rejected,
+	reg.MustRegister(m.received, m.deduplicated, m.stale, m.flaps, m.incidents, m.unmapped, m.merges, m.suppressed, m.truncated, m.rejected,
 		m.requestSeconds, m.commitDuration, m.batchAlerts, m.batchRequests)
 	return m
 }
@@ -95,4 +99,5 @@ func (m *Metrics) observeStats(batch []*request, st incident.Stats) {
 	m.incidents.Add(float64(st.IncidentsCreated))
 	m.unmapped.Add(float64(st.Unmapped))
 	m.merges.Add(float64(st.Merges))
+	m.suppressed.Add(float64(st.Suppressed))
 }

@@ -105,3 +105,66 @@ func (s *Store) UpdateCMDB(ctx context.Context, source, filesHash string, now ti
 	}
 	return doc, meta, nil
 }
+
+type windowRow struct {
+	ID        int64  `db:"id"`
+	CI        string `db:"ci"`
+	StartsAt  int64  `db:"starts_at"`
+	EndsAt    int64  `db:"ends_at"`
+	Reason    string `db:"reason"`
+	CreatedBy string `db:"created_by"`
+	Source    string `db:"source"`
+}
+
+const windowColumns = "ci, starts_at, ends_at, reason, created_by, source"
+
+func windowValues(w *cmdb.Window) []any {
+	return []any{w.CI, micro(w.Start), micro(w.End), w.Reason, w.CreatedBy, w.Source}
+}
+
+// MaintenanceWindows lists the windows that end after t, soonest first.
+func (s *Store) MaintenanceWindows(ctx context.Context, endingAfter time.Time) ([]cmdb.Window, error) {
+	var rows []windowRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind("SELECT id, "+windowColumns+" FROM maintenance_windows WHERE ends_at > ? ORDER BY starts_at, id"), micro(endingAfter)); err != nil {
+		return nil, err
+	}
+	out := make([]cmdb.Window, len(rows))
+	for i, r := range rows {
+		out[i] = cmdb.Window{ID: r.ID, CI: r.CI, Start: fromMicro(r.StartsAt), End: fromMicro(r.EndsAt), Reason: r.Reason, CreatedBy: r.CreatedBy, Source: r.Source}
+	}
+	return out, nil
+}
+
+// AddMaintenance stores a window and returns its id.
+func (s *Store) AddMaintenance(ctx context.Context, w cmdb.Window) (int64, error) {
+	var id int64
+	err := s.db.GetContext(ctx, &id, s.db.Rebind("INSERT INTO maintenance_windows ("+windowColumns+") VALUES ("+placeholders(6)+") RETURNING id"), windowValues(&w)...)
+	return id, err
+}
+
+// DeleteMaintenance removes a window; ErrNotFound if there is none.
+func (s *Store) DeleteMaintenance(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind("DELETE FROM maintenance_windows WHERE id = ?"), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("maintenance window %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ReplaceConfigMaintenance makes the windows from the config file exactly
+// windows; windows added through the API stay.
+func (s *Store) ReplaceConfigMaintenance(ctx context.Context, windows []cmdb.Window) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM maintenance_windows WHERE source = 'config'"); err != nil {
+			return err
+		}
+		return s.upsert(ctx, tx, "maintenance_windows", windowColumns, "", len(windows), func(i int) []any {
+			w := windows[i]
+			w.Source = "config"
+			return windowValues(&w)
+		})
+	})
+}

@@ -61,7 +61,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-const alertColumns = "fingerprint, seq, incident_id, is_current, source, status, labels, annotations, generator_url, starts_at, ends_at, first_seen, last_seen, resolved_at, repeats, flaps, flapping, ci, explanation"
+const alertColumns = "fingerprint, seq, incident_id, is_current, source, status, labels, annotations, generator_url, starts_at, ends_at, first_seen, last_seen, resolved_at, repeats, flaps, flapping, ci, explanation, suppressed"
 
 type alertRow struct {
 	Fingerprint  string        `db:"fingerprint"`
@@ -83,6 +83,7 @@ type alertRow struct {
 	Flapping     int           `db:"flapping"`
 	CI           string        `db:"ci"`
 	Explanation  string        `db:"explanation"`
+	Suppressed   int           `db:"suppressed"`
 }
 
 func (r *alertRow) alert() *incident.Alert {
@@ -93,7 +94,7 @@ func (r *alertRow) alert() *incident.Alert {
 		StartsAt: fromMicro(r.StartsAt), EndsAt: fromMicro(r.EndsAt), FirstSeen: fromMicro(r.FirstSeen),
 		LastSeen: fromMicro(r.LastSeen), ResolvedAt: fromMicro(r.ResolvedAt),
 		Repeats: r.Repeats, Flaps: r.Flaps, Flapping: r.Flapping == 1,
-		CI: r.CI, Explanation: r.Explanation,
+		CI: r.CI, Explanation: r.Explanation, Suppressed: r.Suppressed == 1,
 	}
 }
 
@@ -102,7 +103,7 @@ func alertValues(a *incident.Alert) []any {
 		a.Fingerprint, a.Seq, nullIfZero(a.IncidentID), boolInt(a.Current), a.Source, string(a.Status),
 		labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL,
 		micro(a.StartsAt), micro(a.EndsAt), micro(a.FirstSeen), micro(a.LastSeen), micro(a.ResolvedAt),
-		a.Repeats, a.Flaps, boolInt(a.Flapping), a.CI, a.Explanation,
+		a.Repeats, a.Flaps, boolInt(a.Flapping), a.CI, a.Explanation, boolInt(a.Suppressed),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -136,7 +137,10 @@ func Join(path, key string) string {
 	return path + "." + key
 }
 
-var scalarType = reflect.TypeOf((*ScalarUnmarshaler)(nil)).Elem()
+var (
+	scalarType = reflect.TypeOf((*ScalarUnmarshaler)(nil)).Elem()
+	timeType   = reflect.TypeOf(time.Time{})
+)
 
 func (d *Decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
@@ -149,6 +153,15 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if n.Tag == "!!null" {
 		return // an empty key keeps its default
+	}
+	if v.Type() == timeType {
+		t, err := time.Parse(time.RFC3339Nano, n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.FailAt(n.Line, path, "%q is not an RFC 3339 time (e.g. 2026-12-01T22:00:00Z)", n.Value)
+			return
+		}
+		v.Set(reflect.ValueOf(t))
+		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(scalarType) {
 		if n.Kind != yaml.ScalarNode {
