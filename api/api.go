@@ -37,10 +37,11 @@ type Store interface {
 
 // API serves the routes.
 type API struct {
-	store Store
-	cmdb  CMDB
-	clock clock.Clock
-	log   *slog.Logger
+	store    Store
+	problems ProblemStore
+	cmdb     CMDB
+	clock    clock.Clock
+	log      *slog.Logger
 }
 
 // New returns the API over s; with cmdb set it serves the CMDB routes too.
@@ -48,7 +49,9 @@ func New(s Store, cmdb CMDB, c clock.Clock, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &API{store: s, cmdb: cmdb, clock: c, log: log}
+	a := &API{store: s, cmdb: cmdb, clock: c, log: log}
+	a.problems, _ = s.(ProblemStore)
+	return a
 }
 
 // Register adds the API routes to mux.
@@ -62,6 +65,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/alerts", a.listAlerts)
 	if a.cmdb != nil {
 		a.registerCMDB(mux)
+	}
+	if a.problems != nil {
+		a.registerProblems(mux)
 	}
 }
 
@@ -90,6 +96,8 @@ type IncidentDetail struct {
 	// Maintenance says which of its CIs are in maintenance now, and until
 	// when: their new alerts open no incident and page nobody.
 	Maintenance []string `json:"maintenance,omitempty"`
+	// Problems the incident is linked to (PRB-n).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // ActionRequest is the body of the action endpoints.
@@ -239,6 +247,16 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := IncidentDetail{IncidentView: view(inc), Alerts: alerts, Timeline: timeline}
+	if a.problems != nil {
+		ps, err := a.problems.IncidentProblems(r.Context(), id)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		for _, p := range ps {
+			d.Problems = append(d.Problems, (&incident.Problem{ID: p}).Key())
+		}
+	}
 	if a.cmdb != nil && inc.Correlation != nil {
 		cis := map[string]bool{}
 		for ci := range inc.Correlation.CIs {

@@ -31,6 +31,7 @@ type Config struct {
 	// Maintenance windows on CIs; those added through the API are kept.
 	Maintenance []cmdb.Window     `yaml:"maintenance"`
 	Correlation CorrelationConfig `yaml:"correlation"`
+	Problems    ProblemsConfig    `yaml:"problems"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -96,6 +97,14 @@ type CorrelationConfig struct {
 	ImpactByCriticality map[int]int `yaml:"impact_by_criticality"`
 }
 
+// ProblemsConfig tunes problem detection.
+type ProblemsConfig struct {
+	// Recurrence incidents with the same root-cause CI and alertname within
+	// Period open a problem.
+	Recurrence int      `yaml:"recurrence"`
+	Period     Duration `yaml:"period"`
+}
+
 // LogConfig sets logging.
 type LogConfig struct {
 	Level  string `yaml:"level"`
@@ -116,7 +125,8 @@ func Default() Config {
 			MaxHops: 3, Window: Duration(p.CorrelationWindow), MaxSpan: Duration(p.MaxSpan),
 			ImpactByCriticality: map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3},
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:      LogConfig{Level: "info", Format: "text"},
+		Problems: ProblemsConfig{Recurrence: 3, Period: Duration(7 * 24 * time.Hour)},
 	}
 }
 
@@ -269,6 +279,12 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 		if imp, ok := c.Correlation.ImpactByCriticality[crit]; !ok || imp < 1 || imp > 3 {
 			d.Failf("correlation.impact_by_criticality", "criticality %d needs an impact 1..3", crit)
 		}
+	}
+	if c.Problems.Recurrence < 2 {
+		d.Failf("problems.recurrence", "want at least 2")
+	}
+	if c.Problems.Period <= 0 {
+		d.Failf("problems.period", "must be positive")
 	}
 	for i := range c.Maintenance {
 		if err := c.Maintenance[i].Check(); err != nil {

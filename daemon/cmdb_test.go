@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/daemon/daemontest"
@@ -203,6 +204,49 @@ func TestMaintenanceAPI(t *testing.T) {
 		send(t, "GET", url+"/api/v1/incidents/1", "", "", &after)
 		if len(after.Maintenance) != 0 {
 			t.Fatalf("maintenance after delete: %+v", after.Maintenance)
+		}
+	})
+}
+
+func TestProblemsOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		// Each re-fire is a new incident: no flap or reopen window.
+		url, _ := daemontest.Start(t, "storage: {dsn: '"+storetest.DSN(t, b)+"'}\nalerts: {flap_window: 0s}\nincidents: {reopen_window: 0s}\n")
+		send(t, "PUT", url+"/api/v1/cmdb", "application/yaml", shopCMDB, nil)
+		for i := 0; i < 3; i++ {
+			postAlerts(t, url, `[{"labels": {"alertname": "PostgresDown", "service": "payments-db", "severity": "warning"}}]`)
+			postAlerts(t, url, `[{"labels": {"alertname": "PostgresDown", "service": "payments-db", "severity": "warning"}, "status": "resolved"}]`)
+		}
+		// The detector runs after commit, woken by it: wait for it.
+		var list api.ProblemList
+		deadline := time.Now().Add(10 * time.Second)
+		for send(t, "GET", url+"/api/v1/problems?status=open", "", "", &list); len(list.Problems) == 0; send(t, "GET", url+"/api/v1/problems?status=open", "", "", &list) {
+			if time.Now().After(deadline) {
+				t.Fatal("no problem opened within 10s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var p api.ProblemDetail
+		if code := send(t, "GET", url+"/api/v1/problems/PRB-1", "", "", &p); code != 200 || p.Signature != "payments-db/PostgresDown" || strings.Join(p.Incidents, ",") != "INC-1,INC-2,INC-3" {
+			t.Fatalf("problem: %d %+v", code, p)
+		}
+		var e web.Error
+		if code := send(t, "POST", url+"/api/v1/problems/1/status", "application/json", `{"status": "known_error", "actor": "alice"}`, &e); code != 400 || !strings.Contains(e.Error, "workaround") {
+			t.Fatalf("known_error without workaround: %d %+v", code, e)
+		}
+		if code := send(t, "POST", url+"/api/v1/problems/1/status", "application/json", `{"status": "known_error", "actor": "alice", "workaround": "fail over to the replica"}`, nil); code != 200 {
+			t.Fatalf("known_error: %d", code)
+		}
+		if code := send(t, "POST", url+"/api/v1/problems/1/status", "application/json", `{"status": "new", "actor": "alice"}`, &e); code != 409 {
+			t.Fatalf("backwards: %d", code)
+		}
+		if code := send(t, "GET", url+"/api/v1/problems/PRB-9", "", "", &e); code != 404 {
+			t.Fatalf("missing problem: %d", code)
+		}
+		var d api.IncidentDetail
+		send(t, "GET", url+"/api/v1/incidents/2", "", "", &d)
+		if strings.Join(d.Problems, ",") != "PRB-1" {
+			t.Fatalf("INC-2 problems: %v", d.Problems)
 		}
 	})
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/ingest"
+	"github.com/incidentd/incidentd/outbox"
+	"github.com/incidentd/incidentd/problem"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
 )
@@ -51,6 +53,7 @@ type Daemon struct {
 	ingest    *ingest.Handler
 	correlate *correlate.Correlator
 	cmdb      *correlate.CMDB
+	problems  *problem.Detector
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -113,6 +116,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	registerCMDBMetrics(reg, d.cmdb)
 	d.setPolicy(cfg)
+
+	// Outbox consumers run until the store closes; commits wake them.
+	consumers, stopConsumers := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	defer func() { stopConsumers(); background.Wait() }()
+	d.problems = problem.NewDetector(st, problemOptions(cfg), d.log)
+	problemConsumer := outbox.NewConsumer(problem.ConsumerName, st, d.problems.Handle, d.log)
+	st.OnCommit(problemConsumer.Notify)
+	background.Add(1)
+	go func() { defer background.Done(); problemConsumer.Run(consumers) }()
 
 	ingestMetrics := ingest.NewMetrics(reg, storeErrors)
 	d.committer = ingest.NewCommitter(st, &d.policy, ingest.CommitterOptions{
@@ -196,6 +209,10 @@ func Run(ctx context.Context, opts Options) error {
 	return nil
 }
 
+func problemOptions(cfg *config.Config) problem.Options {
+	return problem.Options{Recurrence: cfg.Problems.Recurrence, Period: time.Duration(cfg.Problems.Period)}
+}
+
 func correlationOptions(cfg *config.Config) correlate.Options {
 	return correlate.Options{MaxHops: cfg.Correlation.MaxHops, Rules: cfg.CIRuleTemplates(), ImpactByCriticality: cfg.Correlation.ImpactByCriticality}
 }
@@ -250,6 +267,7 @@ func (d *Daemon) reload() error {
 		return err
 	}
 	d.setPolicy(cfg)
+	d.problems.SetOptions(problemOptions(cfg))
 	_ = d.logLevel.UnmarshalText([]byte(cfg.Log.Level))
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)

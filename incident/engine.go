@@ -584,7 +584,7 @@ func (b *batch) merge(into, from *Incident, a *Alert, link Link) {
 	for ci, m := range from.Correlation.CIs {
 		have := into.Correlation.CIs[ci]
 		if have == nil {
-			into.Correlation.CIs[ci] = &CIMember{Firing: m.Firing, FirstFiring: m.FirstFiring, Urgency: m.Urgency}
+			into.Correlation.CIs[ci] = &CIMember{Firing: m.Firing, FirstFiring: m.FirstFiring, Urgency: m.Urgency, Alertname: m.Alertname}
 			continue
 		}
 		have.Firing += m.Firing
@@ -632,6 +632,7 @@ func (b *batch) recompute(inc *Incident, alertID string) {
 		}
 		inc.RootCause = ci
 		inc.Correlation.RootCauseReason = reason
+		inc.Signature = ci + "/" + inc.Correlation.CIs[ci].Alertname
 	}
 	var firing []string
 	for ci, m := range inc.Correlation.CIs {
@@ -692,7 +693,7 @@ func (b *batch) attach(inc *Incident, a *Alert, isNew bool) {
 	if inc.Correlation != nil && a.CI != "" {
 		m := inc.Correlation.CIs[a.CI]
 		if m == nil {
-			m = &CIMember{FirstFiring: b.now, Urgency: urgency}
+			m = &CIMember{FirstFiring: b.now, Urgency: urgency, Alertname: a.Labels["alertname"]}
 			inc.Correlation.CIs[a.CI] = m
 		}
 		m.Urgency = min(m.Urgency, urgency)

@@ -131,7 +131,11 @@ type Incident struct {
 	// Major marks a P1.
 	Major bool `json:"major"`
 	// MergedInto is the incident this one was merged into (then closed).
-	MergedInto  int64        `json:"merged_into,omitempty"`
+	MergedInto int64 `json:"merged_into,omitempty"`
+	// Signature identifies recurrences: the root-cause CI and the alertname
+	// of its first alert ("payments-db/PostgresDown"). Problems group
+	// incidents by it.
+	Signature   string       `json:"signature,omitempty"`
 	Correlation *Correlation `json:"correlation,omitempty"`
 }
 
@@ -149,6 +153,8 @@ type CIMember struct {
 	Firing      int       `json:"firing"`
 	FirstFiring time.Time `json:"first_firing"`
 	Urgency     int       `json:"urgency"`
+	// Alertname of the first alert on the CI.
+	Alertname string `json:"alertname,omitempty"`
 }
 
 // Link is a path through the CMDB between two CIs.
@@ -205,6 +211,7 @@ func PriorityLabel(p int) string { return "P" + strconv.Itoa(p) }
 type Event struct {
 	ID         int64     `json:"id"`
 	IncidentID int64     `json:"incident_id,omitempty"`
+	ProblemID  int64     `json:"problem_id,omitempty"`
 	AlertID    string    `json:"alert_id,omitempty"`
 	At         time.Time `json:"at"`
 	Actor      string    `json:"actor"`

@@ -34,6 +34,7 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 		}
 	}
 	var stats incident.Stats
+	var wroteEvents bool
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		state, err := s.currentAlerts(ctx, tx, fps)
 		if err != nil {
@@ -55,8 +56,12 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 			return err
 		}
 		stats = ch.Stats
+		wroteEvents = len(ch.Events) > 0
 		return nil
 	})
+	if err == nil && wroteEvents {
+		s.committed()
+	}
 	return stats, err
 }
 
@@ -67,6 +72,11 @@ func (s *Store) writeChanges(ctx context.Context, tx *sqlx.Tx, ch *incident.Chan
 	}
 	if err := s.upsert(ctx, tx, "alerts", alertColumns, "fingerprint, seq", len(ch.Alerts), func(i int) []any { return alertValues(ch.Alerts[i]) }); err != nil {
 		return fmt.Errorf("write alerts: %w", err)
+	}
+	if len(ch.Events) > 0 {
+		if err := s.lockOutbox(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := s.upsert(ctx, tx, "events", eventColumns, "", len(ch.Events), func(i int) []any { return eventValues(&ch.Events[i]) }); err != nil {
 		return fmt.Errorf("write events: %w", err)

@@ -187,11 +187,12 @@ func (s *Store) Act(ctx context.Context, id int64, action incident.Action, actor
 				return err
 			}
 		}
-		return tx.GetContext(ctx, &ev.ID, s.db.Rebind("INSERT INTO events ("+eventColumns+") VALUES ("+placeholders(6)+") RETURNING id"), eventValues(&ev)...)
+		return s.appendEvent(ctx, tx, &ev)
 	})
 	if err != nil {
 		return nil, incident.Event{}, err
 	}
+	s.committed()
 	return inc, ev, nil
 }
 

@@ -107,7 +107,7 @@ func alertValues(a *incident.Alert) []any {
 	}
 }
 
-const incidentColumns = "id, group_key, title, status, priority, urgency, impact, labels, alert_count, firing_count, created_at, updated_at, last_alert_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, closed_at, root_cause, major, merged_into, correlation"
+const incidentColumns = "id, group_key, title, status, priority, urgency, impact, labels, alert_count, firing_count, created_at, updated_at, last_alert_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, closed_at, root_cause, major, merged_into, correlation, signature"
 
 type incidentRow struct {
 	ID             int64  `db:"id"`
@@ -132,6 +132,7 @@ type incidentRow struct {
 	Major          int    `db:"major"`
 	MergedInto     int64  `db:"merged_into"`
 	Correlation    string `db:"correlation"`
+	Signature      string `db:"signature"`
 }
 
 func (r *incidentRow) base() *incident.Incident {
@@ -142,7 +143,7 @@ func (r *incidentRow) base() *incident.Incident {
 		CreatedAt: fromMicro(r.CreatedAt), UpdatedAt: fromMicro(r.UpdatedAt), LastAlertAt: fromMicro(r.LastAlertAt),
 		AcknowledgedAt: fromMicro(r.AcknowledgedAt), AcknowledgedBy: r.AcknowledgedBy,
 		ResolvedAt: fromMicro(r.ResolvedAt), ResolvedBy: r.ResolvedBy, ClosedAt: fromMicro(r.ClosedAt),
-		RootCause: r.RootCause, Major: r.Major == 1, MergedInto: r.MergedInto,
+		RootCause: r.RootCause, Major: r.Major == 1, MergedInto: r.MergedInto, Signature: r.Signature,
 	}
 }
 
@@ -160,7 +161,7 @@ func incidentValues(i *incident.Incident) []any {
 		i.ID, i.GroupKey, i.Title, string(i.Status), i.Priority, i.Urgency, i.Impact, labelsJSON(i.Labels),
 		i.AlertCount, i.FiringCount, micro(i.CreatedAt), micro(i.UpdatedAt), micro(i.LastAlertAt),
 		micro(i.AcknowledgedAt), i.AcknowledgedBy, micro(i.ResolvedAt), i.ResolvedBy, micro(i.ClosedAt),
-		i.RootCause, boolInt(i.Major), i.MergedInto, correlationJSON(i.Correlation),
+		i.RootCause, boolInt(i.Major), i.MergedInto, correlationJSON(i.Correlation), i.Signature,
 	}
 }
 
@@ -172,11 +173,12 @@ func correlationJSON(c *incident.Correlation) string {
 	return string(b)
 }
 
-const eventColumns = "incident_id, alert_id, at, actor, kind, message"
+const eventColumns = "incident_id, problem_id, alert_id, at, actor, kind, message"
 
 type eventRow struct {
 	ID         int64         `db:"id"`
 	IncidentID sql.NullInt64 `db:"incident_id"`
+	ProblemID  sql.NullInt64 `db:"problem_id"`
 	AlertID    string        `db:"alert_id"`
 	At         int64         `db:"at"`
 	Actor      string        `db:"actor"`
@@ -185,11 +187,11 @@ type eventRow struct {
 }
 
 func (r *eventRow) event() incident.Event {
-	return incident.Event{ID: r.ID, IncidentID: r.IncidentID.Int64, AlertID: r.AlertID, At: fromMicro(r.At), Actor: r.Actor, Kind: r.Kind, Message: r.Message}
+	return incident.Event{ID: r.ID, IncidentID: r.IncidentID.Int64, ProblemID: r.ProblemID.Int64, AlertID: r.AlertID, At: fromMicro(r.At), Actor: r.Actor, Kind: r.Kind, Message: r.Message}
 }
 
 func eventValues(e *incident.Event) []any {
-	return []any{nullIfZero(e.IncidentID), e.AlertID, micro(e.At), e.Actor, e.Kind, e.Message}
+	return []any{nullIfZero(e.IncidentID), nullIfZero(e.ProblemID), e.AlertID, micro(e.At), e.Actor, e.Kind, e.Message}
 }
 
 // upsertSQL builds a multi-row INSERT of n rows; with conflict columns set it

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -51,8 +52,14 @@ type Store struct {
 	migrator *goose.Provider
 	log      *slog.Logger
 	// forUpdate locks rows read in a write transaction on PostgreSQL; SQLite
-	// has one writer at a time already (BEGIN IMMEDIATE).
+	// has one writer at a time already (BEGIN IMMEDIATE). NO KEY UPDATE,
+	// because no key ever changes: it does not block the KEY SHARE locks of
+	// foreign-key checks, so a transaction holding the outbox lock and
+	// inserting a row that references a locked incident cannot deadlock
+	// with the transaction holding that incident and waiting for the
+	// outbox lock.
 	forUpdate string
+	onCommit  atomic.Pointer[func()]
 }
 
 // Open connects to dsn, applies pending migrations and returns the store.
@@ -79,7 +86,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	case Postgres:
 		s.db, err = sqlx.Open("postgres", driverDSN)
 		dialect = goose.DialectPostgres
-		s.forUpdate = " FOR UPDATE"
+		s.forUpdate = " FOR NO KEY UPDATE"
 		// Replicas starting together: one migrates, the others wait.
 		locker, lerr := lock.NewPostgresSessionLocker()
 		if lerr != nil {
