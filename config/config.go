@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 	"time"
@@ -165,13 +166,23 @@ func parseRule(r string) (*template.Template, error) {
 	return template.New("ci_rule").Option("missingkey=zero").Parse(r)
 }
 
-// Load reads and validates the file at path.
+// Load reads and validates the file at path. Relative paths in it (CMDB
+// files) are taken relative to the file's directory, as Prometheus does.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range cfg.CMDB.Files {
+		if !filepath.IsAbs(f) {
+			cfg.CMDB.Files[i] = filepath.Join(filepath.Dir(path), f)
+		}
+	}
+	return cfg, nil
 }
 
 // Parse validates data read from file (the name is used in errors).

@@ -110,3 +110,13 @@ func TestMaintenanceConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestCMDBFilesRelativeToConfigFile(t *testing.T) {
+	cfg, err := Load("../configs/incidentd.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.CMDB.Files) != 1 || cfg.CMDB.Files[0] != "../configs/cmdb.yml" {
+		t.Fatalf("cmdb.files = %v, want ../configs/cmdb.yml", cfg.CMDB.Files)
+	}
+}

@@ -156,13 +156,17 @@ func (c *Correlator) RootCause(members map[string]*incident.CIMember) (string, s
 		above = append(above, ci)
 	}
 	sort.Strings(above)
+	depend := " depend on it"
+	if len(above) == 1 {
+		depend = " depends on it"
+	}
 	switch {
 	case len(firing) == 1:
 		return root, fmt.Sprintf("root cause %s: the only CI alerting", root)
 	case len(above) > 0 && len(roots) == 1:
-		return root, fmt.Sprintf("root cause %s: %s depend on it", root, strings.Join(above, ", "))
+		return root, fmt.Sprintf("root cause %s: %s%s", root, strings.Join(above, ", "), depend)
 	case len(above) > 0:
-		return root, fmt.Sprintf("root cause %s: %s depend on it; first of %d CIs with nothing alerting beneath them", root, strings.Join(above, ", "), len(roots))
+		return root, fmt.Sprintf("root cause %s: %s%s; first of %d CIs with nothing alerting beneath them", root, strings.Join(above, ", "), depend, len(roots))
 	default:
 		return root, fmt.Sprintf("root cause %s: first to fire of %d CIs with nothing alerting beneath them", root, len(roots))
 	}

@@ -95,7 +95,7 @@ func TestCMDBAPIAndCorrelationOverHTTP(t *testing.T) {
 		var detail api.IncidentDetail
 		send(t, "GET", url+"/api/v1/incidents/1", "", "", &detail)
 		c := detail.Correlation
-		if c == nil || c.RootCauseReason != "root cause payments-db: checkout-api depend on it" || len(c.Impacted) != 1 || len(detail.Alerts) != 2 || detail.Alerts[1].Explanation == "" {
+		if c == nil || c.RootCauseReason != "root cause payments-db: checkout-api depends on it" || len(c.Impacted) != 1 || len(detail.Alerts) != 2 || detail.Alerts[1].Explanation == "" {
 			t.Fatalf("correlation: %+v alerts %+v", c, detail.Alerts)
 		}
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/config"
 	"github.com/incidentd/incidentd/daemon/daemontest"
 )
@@ -55,18 +56,65 @@ func allBlocks(t *testing.T) []block {
 	return out
 }
 
-func TestConfigExamplesAreValid(t *testing.T) {
-	n := 0
+func TestConfigAndCMDBExamplesAreValid(t *testing.T) {
+	counts := map[string]int{}
 	for _, b := range allBlocks(t) {
-		if b.info == "yaml incidentd" {
-			n++
-			if _, err := config.Parse(b.file, []byte(b.text)); err != nil {
-				t.Errorf("%s:%d: config example invalid: %v", b.file, b.line, err)
-			}
+		var err error
+		switch b.info {
+		case "yaml incidentd":
+			_, err = config.Parse(b.file, []byte(b.text))
+		case "yaml cmdb":
+			_, err = cmdb.Parse(b.file, []byte(b.text))
+		default:
+			continue
+		}
+		counts[b.info]++
+		if err != nil {
+			t.Errorf("%s:%d: %s example invalid: %v", b.file, b.line, b.info, err)
 		}
 	}
-	if n == 0 {
-		t.Fatal("no incidentd config example found")
+	if counts["yaml incidentd"] == 0 || counts["yaml cmdb"] == 0 {
+		t.Fatalf("examples found: %v", counts)
+	}
+}
+
+// TestCorrelationWalkthrough runs docs/correlation.md's walkthrough from
+// the repository root against a fresh daemon and checks that the
+// explanations the page quotes are what the daemon says.
+func TestCorrelationWalkthrough(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	url, _ := daemontest.Start(t, daemontest.SQLiteConfig(t.TempDir()))
+	var out []byte
+	var quoted []string
+	for _, b := range blocks(t, "correlation.md") {
+		switch b.info {
+		case "sh correlation":
+			script := strings.ReplaceAll(b.text, "http://localhost:9095", url)
+			script = strings.ReplaceAll(script, "curl -s ", "curl -sS --fail-with-body ")
+			cmd := exec.Command("sh", "-ec", script)
+			cmd.Dir = ".."
+			var err error
+			if out, err = cmd.CombinedOutput(); err != nil {
+				t.Fatalf("correlation.md:%d: walkthrough failed: %v\n%s", b.line, err, out)
+			}
+		case "text explanations":
+			quoted = strings.Split(strings.TrimSpace(b.text), "\n")
+		}
+	}
+	if len(out) == 0 || len(quoted) == 0 {
+		t.Fatal("walkthrough or quoted explanations not found")
+	}
+	for _, q := range quoted {
+		if !strings.Contains(string(out), q) {
+			t.Errorf("the walkthrough's output does not contain the quoted explanation %q", q)
+		}
+	}
+	for _, want := range []string{`"priority_label":"P1"`, `"major":true`, `"state":"degraded"`, `"reason":"kernel upgrade"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("walkthrough output lacks %s:\n%s", want, out)
+		}
 	}
 }
 
