@@ -294,7 +294,7 @@ func TestParseFilesAcrossFiles(t *testing.T) {
 	})
 	for _, want := range []string{
 		`services.yml:4: relations[0].to: no CI with id "db"`,
-		`infra.yml:3: cis[1].id: duplicate id "shop" (first at cis[0])`,
+		`infra.yml:3: cis[1].id: duplicate id "shop" (first at services.yml cis[0])`,
 		`infra.yml:5: relations[0].type: unknown relation type "uses"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {

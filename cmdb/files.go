@@ -14,7 +14,10 @@ type File struct {
 	Data []byte
 }
 
-var indexed = regexp.MustCompile(`^(cis|relations)\[(\d+)\](.*)$`)
+var (
+	indexed   = regexp.MustCompile(`^(cis|relations)\[(\d+)\](.*)$`)
+	mentioned = regexp.MustCompile(`(cis|relations)\[(\d+)\]`)
+)
 
 // ParseFiles decodes several files into one document and validates it as a
 // whole (a relation may name a CI of another file). Every error names the
@@ -59,21 +62,36 @@ func ParseFiles(files []File) (*Document, error) {
 		return nil, errs
 	}
 	merged.validate(md)
-	for _, e := range md.Errs() {
-		// Name the file of the entry, and its index within that file.
-		if m := indexed.FindStringSubmatch(e.Key); m != nil {
-			i, _ := strconv.Atoi(m[2])
-			for _, sp := range spans {
-				off, n := sp.cis, sp.nCI
-				if m[1] == "relations" {
-					off, n = sp.rels, sp.nRels
-				}
-				if i >= off && i < off+n {
-					e.File, e.Key = sp.file, fmt.Sprintf("%s[%d]%s", m[1], i-off, m[3])
-					break
-				}
+	// locate maps an index of the merged document to its file and index.
+	locate := func(kind string, i int) (string, int) {
+		for _, sp := range spans {
+			off, n := sp.cis, sp.nCI
+			if kind == "relations" {
+				off, n = sp.rels, sp.nRels
+			}
+			if i >= off && i < off+n {
+				return sp.file, i - off
 			}
 		}
+		return "", i
+	}
+	for _, e := range md.Errs() {
+		// Name the file of the entry, and its index within that file, in
+		// the key and in the message (duplicate of cis[3]).
+		if m := indexed.FindStringSubmatch(e.Key); m != nil {
+			i, _ := strconv.Atoi(m[2])
+			file, j := locate(m[1], i)
+			e.File, e.Key = file, fmt.Sprintf("%s[%d]%s", m[1], j, m[3])
+		}
+		e.Msg = mentioned.ReplaceAllStringFunc(e.Msg, func(ref string) string {
+			m := mentioned.FindStringSubmatch(ref)
+			i, _ := strconv.Atoi(m[2])
+			file, j := locate(m[1], i)
+			if file == e.File {
+				return fmt.Sprintf("%s[%d]", m[1], j)
+			}
+			return fmt.Sprintf("%s %s[%d]", file, m[1], j)
+		})
 		errs = append(errs, e)
 	}
 	if len(errs) > 0 {

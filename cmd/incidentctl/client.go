@@ -44,10 +44,17 @@ type apiError struct {
 	Message   string
 	Field     string
 	RequestID string
+	// Errors lists every problem, when there are several (a CMDB document).
+	Errors []string
 }
 
 func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (HTTP %d)", e.Message, e.Status)
+	for _, x := range e.Errors {
+		b.WriteString("\n  " + clean(x))
+	}
+	return b.String()
 }
 
 // connError is a request that got no HTTP answer.
@@ -127,7 +134,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 func newAPIError(status int, body []byte) *apiError {
 	var e web.Error
 	if err := json.Unmarshal(body, &e); err == nil && e.Error != "" {
-		return &apiError{Status: status, Message: e.Error, Field: e.Field, RequestID: e.RequestID}
+		return &apiError{Status: status, Message: e.Error, Field: e.Field, RequestID: e.RequestID, Errors: e.Errors}
 	}
 	msg := http.StatusText(status)
 	if msg == "" {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -46,6 +47,8 @@ type command struct {
 	operands string // "ID MESSAGE"
 	flags    string // "[--message M]"
 	summary  string
+	details  string   // more help, shown by COMMAND --help
+	outputs  []string // the --output formats it takes; default text, json
 	run      func(a *app, c *command, args []string) error
 }
 
@@ -53,11 +56,16 @@ var commands = []*command{
 	{path: "check-config", operands: "FILE...", summary: "Validate configuration files offline.", run: (*app).checkConfig},
 	{path: "incidents list", flags: "[--status S,...] [--priority P,...] [--limit N] [--all]", summary: "List incidents, newest first.", run: (*app).incidentsList},
 	{path: "incidents show", operands: "ID", summary: "Show an incident, its alerts and its timeline.", run: (*app).incidentsShow},
+	{path: "incidents explain", operands: "ID", summary: "Explain an incident's correlation: root cause, impacted services, why each alert joined.", details: explainDetails, run: (*app).incidentsExplain},
 	{path: "incidents ack", operands: "ID", flags: "[--message M]", summary: "Acknowledge a triggered incident.", run: actCommand(incident.ActionAcknowledge, "acknowledge")},
 	{path: "incidents resolve", operands: "ID", flags: "[--message M]", summary: "Resolve an open incident.", run: actCommand(incident.ActionResolve, "resolve")},
 	{path: "incidents close", operands: "ID", flags: "[--message M]", summary: "Close a resolved incident.", run: actCommand(incident.ActionClose, "close")},
 	{path: "incidents note", operands: "ID MESSAGE", summary: "Add a note to an incident's timeline.", run: actCommand(incident.ActionNote, "notes")},
 	{path: "alerts list", flags: "[--status firing|resolved] [--fingerprint F] [--limit N] [--all]", summary: "List alerts: current occurrences, or every occurrence of --fingerprint.", run: (*app).alertsList},
+	{path: "cmdb import", operands: "FILE...", flags: "[--csv] [--patch] [--dry-run]", summary: "Validate CMDB files (YAML or JSON; --csv: CIS.csv RELATIONS.csv) and replace the CMDB with them, or --patch it.", details: importDetails, run: (*app).cmdbImport},
+	{path: "cmdb export", flags: "[--output yaml|json]", summary: "Print the CMDB as YAML (default) or JSON, ready to re-import.", outputs: []string{"text", "yaml", "json"}, details: exportDetails, run: (*app).cmdbExport},
+	{path: "cmdb show", operands: "CI", summary: "Show a CI: its fields, attributes, match label sets and relations.", run: (*app).cmdbShow},
+	{path: "cmdb impact", operands: "CI", summary: "List the business services a failure of CI impacts, with state and criticality.", run: (*app).cmdbImpact},
 }
 
 // usageError is a wrong command line: exit 2 with usage.
@@ -124,7 +132,7 @@ var globalFlagNames = map[string]bool{"url": true, "output": true, "timeout": tr
 // values, so that they may also follow the subcommand.
 func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.url, "url", a.url, "incidentd's `URL` (default $INCIDENTD_URL, else "+defaultURL+")")
-	fs.StringVar(&a.output, "output", a.output, "output `format`: text or json (the API's JSON answer)")
+	fs.StringVar(&a.output, "output", a.output, "output `format`: text or json (the API's JSON answer); cmdb export: yaml or json")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "give up on a request after this `duration`; 0 waits forever")
 	fs.StringVar(&a.token, "token", a.token, "send Authorization: Bearer `TOKEN` (default $INCIDENTD_TOKEN)")
 	fs.StringVar(&a.actor, "actor", a.actor, "`name` recorded on the actions you take (default $INCIDENTD_ACTOR, else $USER, else "+defaultActor+")")
@@ -156,13 +164,16 @@ func (a *app) usage() string {
 	a.addGlobalFlags(fs) // changes nothing: the defaults are the current values
 	b.WriteString("\nGlobal flags (before or after the command):\n")
 	b.WriteString(flagHelp(fs, nil))
-	b.WriteString("\nID is an incident number: INC-12 or 12.\n")
+	b.WriteString("\nID is an incident number: INC-12 or 12. CI is the id of a CMDB configuration item.\n")
 	return b.String()
 }
 
 func (c *command) usage(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: incidentctl %s\n\n%s\n", strings.Join(strings.Fields(c.path+" "+c.operands+" "+c.flags), " "), c.summary)
+	if c.details != "" {
+		b.WriteString("\n" + c.details)
+	}
 	if h := flagHelp(fs, globalFlagNames); h != "" {
 		b.WriteString("\nFlags:\n")
 		b.WriteString(h)
@@ -282,17 +293,23 @@ func (a *app) parse(c *command, fs *flag.FlagSet, args []string) ([]string, erro
 		}
 		return nil, &usageError{err.Error(), c.usage(fs)}
 	}
-	if err := a.checkGlobals(); err != nil {
+	if err := a.checkGlobals(c); err != nil {
 		return nil, &usageError{err.Error(), c.usage(fs)}
 	}
 	return pos, nil
 }
 
-func (a *app) checkGlobals() error {
-	switch a.output {
-	case "text", "json":
-	default:
-		return fmt.Errorf("--output %q: want text or json", a.output)
+func (a *app) checkGlobals(c *command) error {
+	outputs := c.outputs
+	if outputs == nil {
+		outputs = []string{"text", "json"}
+	}
+	if !slices.Contains(outputs, a.output) {
+		want := outputs
+		if len(want) > 2 && want[0] == "text" {
+			want = want[1:] // text is the default's name: yaml for export
+		}
+		return fmt.Errorf("--output %q: want %s", a.output, strings.Join(want, " or "))
 	}
 	if a.timeout < 0 {
 		return fmt.Errorf("--timeout %s: must not be negative", a.timeout)

@@ -505,7 +505,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{args: nil, code: 2, stderr: []string{"Usage: incidentctl [global flags] COMMAND"}},
 		{args: []string{"frob"}, code: 2, stderr: []string{`unknown command "frob"`, "Usage:"}},
-		{args: []string{"incidents"}, code: 2, stderr: []string{"incidents needs a subcommand: list, show, ack, resolve, close, note"}},
+		{args: []string{"incidents"}, code: 2, stderr: []string{"incidents needs a subcommand: list, show, explain, ack, resolve, close, note"}},
 		{args: []string{"incidents", "frob"}, code: 2, stderr: []string{`unknown command "incidents frob"`}},
 		{args: []string{"alerts", "show"}, code: 2, stderr: []string{`unknown command "alerts show": want one of list`}},
 		{args: []string{"incidents", "ack"}, code: 2, stderr: []string{"incidents ack: missing ID", "Usage: incidentctl incidents ack ID [--message M]"}},

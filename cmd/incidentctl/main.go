@@ -1,6 +1,7 @@
 // Command incidentctl is the operator's command line for incidentd: it lists,
-// shows and acts on incidents and alerts through incidentd's JSON API, and
-// checks configuration files offline.
+// shows, explains and acts on incidents and alerts through incidentd's JSON
+// API, imports, exports and queries the CMDB, and checks configuration files
+// offline.
 //
 //	incidentctl [global flags] COMMAND [flags] [args]
 //
