@@ -66,6 +66,12 @@ var commands = []*command{
 	{path: "cmdb export", flags: "[--output yaml|json]", summary: "Print the CMDB as YAML (default) or JSON, ready to re-import.", outputs: []string{"text", "yaml", "json"}, details: exportDetails, run: (*app).cmdbExport},
 	{path: "cmdb show", operands: "CI", summary: "Show a CI: its fields, attributes, match label sets and relations.", run: (*app).cmdbShow},
 	{path: "cmdb impact", operands: "CI", summary: "List the business services a failure of CI impacts, with state and criticality.", run: (*app).cmdbImpact},
+	{path: "problems list", flags: "[--status S,...] [--limit N]", summary: "List problems, newest first.", run: (*app).problemsList},
+	{path: "problems show", operands: "ID", summary: "Show a problem, its incidents and its timeline.", run: (*app).problemsShow},
+	{path: "problems status", operands: "ID STATUS", flags: "[--workaround TEXT] [--runbook NAME] [--message M]", summary: "Move a problem to investigating, known_error, resolved or closed.", run: (*app).problemsStatus},
+	{path: "maintenance list", summary: "List maintenance windows not over yet.", run: (*app).maintenanceList},
+	{path: "maintenance add", operands: "CI", flags: "(--end TIME | --for DURATION) [--start TIME] [--reason TEXT]", summary: "Put a CI in maintenance: its alerts, and those of what needs it, open no incident.", run: (*app).maintenanceAdd},
+	{path: "maintenance delete", operands: "ID", summary: "End a maintenance window early.", run: (*app).maintenanceDelete},
 }
 
 // usageError is a wrong command line: exit 2 with usage.
