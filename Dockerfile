@@ -12,7 +12,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/incidentd /out/incidentctl /usr/local/bin/
-COPY configs/incidentd.yml /etc/incidentd/incidentd.yml
+COPY configs/ /etc/incidentd/
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 VOLUME /data
 EXPOSE 9095
