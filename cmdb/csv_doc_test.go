@@ -1,45 +1,22 @@
 package cmdb
 
 import (
-	"bufio"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/incidentd/incidentd/internal/mdcode"
 	"github.com/incidentd/incidentd/strictyaml"
 )
 
-// docBlock is a fenced code block of a markdown file.
-type docBlock struct {
-	info, text string
-	line       int
-}
-
 // docBlocks returns the fenced code blocks of a markdown file.
-func docBlocks(t *testing.T, file string) []docBlock {
+func docBlocks(t *testing.T, file string) []mdcode.Block {
 	t.Helper()
-	f, err := os.Open(file)
+	blocks, err := mdcode.Blocks(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []docBlock
-	var cur *docBlock
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case cur == nil && strings.HasPrefix(line, "```"):
-			cur = &docBlock{info: strings.TrimSpace(strings.TrimPrefix(line, "```")), line: n}
-		case cur != nil && strings.HasPrefix(line, "```"):
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			cur.text += line + "\n"
-		}
-	}
-	return out
+	return blocks
 }
 
 // TestImportDocExamples checks the examples of docs/cmdb-import.md: every
@@ -50,30 +27,30 @@ func docBlocks(t *testing.T, file string) []docBlock {
 func TestImportDocExamples(t *testing.T) {
 	const file = "../docs/cmdb-import.md"
 	var yamlDocs, csvDocs []*Document
-	var patches []docBlock
-	var cis *docBlock
+	var patches []mdcode.Block
+	var cis *mdcode.Block
 	for _, b := range docBlocks(t, file) {
-		switch b.info {
+		switch b.Info {
 		case "yaml cmdb":
-			doc, err := Parse("cmdb.yml", []byte(b.text))
+			doc, err := Parse("cmdb.yml", []byte(b.Text))
 			if err != nil {
-				t.Errorf("%s:%d: YAML example invalid:\n%v", file, b.line, err)
+				t.Errorf("%s:%d: YAML example invalid:\n%v", file, b.Line, err)
 				continue
 			}
 			yamlDocs = append(yamlDocs, doc)
 		case "csv cis":
 			if cis != nil {
-				t.Errorf("%s:%d: csv cis block without csv relations after it", file, cis.line)
+				t.Errorf("%s:%d: csv cis block without csv relations after it", file, cis.Line)
 			}
 			cis = &b
 		case "csv relations":
 			if cis == nil {
-				t.Errorf("%s:%d: csv relations block without csv cis before it", file, b.line)
+				t.Errorf("%s:%d: csv relations block without csv cis before it", file, b.Line)
 				continue
 			}
-			doc, err := ParseCSV("cis.csv", strings.NewReader(cis.text), "relations.csv", strings.NewReader(b.text))
+			doc, err := ParseCSV("cis.csv", strings.NewReader(cis.Text), "relations.csv", strings.NewReader(b.Text))
 			if err != nil {
-				t.Errorf("%s:%d: CSV example invalid:\n%v", file, cis.line, err)
+				t.Errorf("%s:%d: CSV example invalid:\n%v", file, cis.Line, err)
 			} else {
 				csvDocs = append(csvDocs, doc)
 			}
@@ -90,7 +67,7 @@ func TestImportDocExamples(t *testing.T) {
 	}
 	for _, b := range patches {
 		var p Patch
-		d, err := strictyaml.Parse("patch.yml", []byte(b.text), &p.Upsert)
+		d, err := strictyaml.Parse("patch.yml", []byte(b.Text), &p.Upsert)
 		if err == nil {
 			err = d.Err("patch.yml")
 		}
@@ -98,7 +75,7 @@ func TestImportDocExamples(t *testing.T) {
 			_, err = yamlDocs[0].Apply(&p)
 		}
 		if err != nil {
-			t.Errorf("%s:%d: patch example does not apply to the YAML example:\n%v", file, b.line, err)
+			t.Errorf("%s:%d: patch example does not apply to the YAML example:\n%v", file, b.Line, err)
 		}
 	}
 }

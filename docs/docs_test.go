@@ -4,7 +4,6 @@
 package docs_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,42 +13,22 @@ import (
 	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/config"
 	"github.com/incidentd/incidentd/daemon/daemontest"
+	"github.com/incidentd/incidentd/internal/mdcode"
 )
 
-type block struct {
-	file, info, text string
-	line             int
-}
-
 // blocks returns the fenced code blocks of a markdown file.
-func blocks(t *testing.T, file string) []block {
+func blocks(t *testing.T, file string) []mdcode.Block {
 	t.Helper()
-	f, err := os.Open(file)
+	out, err := mdcode.Blocks(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []block
-	var cur *block
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case cur == nil && strings.HasPrefix(line, "```"):
-			cur = &block{file: file, info: strings.TrimSpace(strings.TrimPrefix(line, "```")), line: n}
-		case cur != nil && strings.HasPrefix(line, "```"):
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			cur.text += line + "\n"
-		}
 	}
 	return out
 }
 
-func allBlocks(t *testing.T) []block {
+func allBlocks(t *testing.T) []mdcode.Block {
 	files, _ := filepath.Glob("*.md")
-	var out []block
+	var out []mdcode.Block
 	for _, f := range append([]string{"../README.md"}, files...) {
 		out = append(out, blocks(t, f)...)
 	}
@@ -60,17 +39,17 @@ func TestConfigAndCMDBExamplesAreValid(t *testing.T) {
 	counts := map[string]int{}
 	for _, b := range allBlocks(t) {
 		var err error
-		switch b.info {
+		switch b.Info {
 		case "yaml incidentd":
-			_, err = config.Parse(b.file, []byte(b.text))
+			_, err = config.Parse(b.File, []byte(b.Text))
 		case "yaml cmdb":
-			_, err = cmdb.Parse(b.file, []byte(b.text))
+			_, err = cmdb.Parse(b.File, []byte(b.Text))
 		default:
 			continue
 		}
-		counts[b.info]++
+		counts[b.Info]++
 		if err != nil {
-			t.Errorf("%s:%d: %s example invalid: %v", b.file, b.line, b.info, err)
+			t.Errorf("%s:%d: %s example invalid: %v", b.File, b.Line, b.Info, err)
 		}
 	}
 	if counts["yaml incidentd"] == 0 || counts["yaml cmdb"] == 0 {
@@ -89,18 +68,18 @@ func TestCorrelationWalkthrough(t *testing.T) {
 	var out []byte
 	var quoted []string
 	for _, b := range blocks(t, "correlation.md") {
-		switch b.info {
+		switch b.Info {
 		case "sh correlation":
-			script := strings.ReplaceAll(b.text, "http://localhost:9095", url)
+			script := strings.ReplaceAll(b.Text, "http://localhost:9095", url)
 			script = strings.ReplaceAll(script, "curl -s ", "curl -sS --fail-with-body ")
 			cmd := exec.Command("sh", "-ec", script)
 			cmd.Dir = ".."
 			var err error
 			if out, err = cmd.CombinedOutput(); err != nil {
-				t.Fatalf("correlation.md:%d: walkthrough failed: %v\n%s", b.line, err, out)
+				t.Fatalf("correlation.md:%d: walkthrough failed: %v\n%s", b.Line, err, out)
 			}
 		case "text explanations":
-			quoted = strings.Split(strings.TrimSpace(b.text), "\n")
+			quoted = strings.Split(strings.TrimSpace(b.Text), "\n")
 		}
 	}
 	if len(out) == 0 || len(quoted) == 0 {
@@ -123,11 +102,11 @@ func TestCorrelationWalkthrough(t *testing.T) {
 func TestCheckConfigExample(t *testing.T) {
 	var bad, want string
 	for _, b := range allBlocks(t) {
-		switch b.info {
+		switch b.Info {
 		case "yaml bad.yml":
-			bad = b.text
+			bad = b.Text
 		case "text check-config":
-			lines := strings.SplitN(b.text, "\n", 2)
+			lines := strings.SplitN(b.Text, "\n", 2)
 			want = strings.TrimSpace(lines[1])
 		}
 	}
@@ -150,14 +129,14 @@ func TestAlertmanagerExampleIsValid(t *testing.T) {
 	}
 	n := 0
 	for _, b := range allBlocks(t) {
-		if b.info != "yaml alertmanager" {
+		if b.Info != "yaml alertmanager" {
 			continue
 		}
 		n++
 		f := filepath.Join(t.TempDir(), "alertmanager.yml")
-		os.WriteFile(f, []byte(b.text), 0o600)
+		os.WriteFile(f, []byte(b.Text), 0o600)
 		if out, err := exec.Command(amtool, "check-config", f).CombinedOutput(); err != nil {
-			t.Errorf("%s:%d: amtool check-config: %v\n%s", b.file, b.line, err, out)
+			t.Errorf("%s:%d: amtool check-config: %v\n%s", b.File, b.Line, err, out)
 		}
 	}
 	if n == 0 {
@@ -175,18 +154,18 @@ func TestCurlExamples(t *testing.T) {
 	n := 0
 	for _, file := range []string{"../README.md", "api.md"} {
 		for _, b := range blocks(t, file) {
-			if b.info != "sh api" {
+			if b.Info != "sh api" {
 				continue
 			}
 			n++
-			script := strings.ReplaceAll(b.text, "http://localhost:9095", url)
+			script := strings.ReplaceAll(b.Text, "http://localhost:9095", url)
 			script = strings.ReplaceAll(script, "curl -s ", "curl -sS --fail-with-body ")
 			out, err := exec.Command("sh", "-ec", script).CombinedOutput()
 			if err != nil {
-				t.Fatalf("%s:%d: example failed: %v\n%s", b.file, b.line, err, out)
+				t.Fatalf("%s:%d: example failed: %v\n%s", b.File, b.Line, err, out)
 			}
 			if !strings.HasPrefix(strings.TrimSpace(string(out)), "{") {
-				t.Errorf("%s:%d: example printed no JSON: %s", b.file, b.line, out)
+				t.Errorf("%s:%d: example printed no JSON: %s", b.File, b.Line, out)
 			}
 		}
 	}

@@ -1,59 +1,38 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/daemon/daemontest"
+	"github.com/incidentd/incidentd/internal/mdcode"
 )
 
 const importDoc = "../../docs/cmdb-import.md"
 
-// docBlock is a fenced code block of a markdown file.
-type docBlock struct {
-	info, text string
-	line       int
-}
-
-func docBlocks(t *testing.T, file string) []docBlock {
+// docBlocks returns the fenced code blocks of a markdown file.
+func docBlocks(t *testing.T, file string) []mdcode.Block {
 	t.Helper()
-	f, err := os.Open(file)
+	blocks, err := mdcode.Blocks(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []docBlock
-	var cur *docBlock
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case cur == nil && strings.HasPrefix(line, "```"):
-			cur = &docBlock{info: strings.TrimSpace(strings.TrimPrefix(line, "```")), line: n}
-		case cur != nil && strings.HasPrefix(line, "```"):
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			cur.text += line + "\n"
-		}
-	}
-	return out
+	return blocks
 }
 
 // docFiles writes the example files of the import doc into a new directory:
 // ```csv cis becomes cis.csv, ```yaml patch patch.yml.
-func docFiles(t *testing.T) (dir string, blocks []docBlock) {
+func docFiles(t *testing.T) (dir string, blocks []mdcode.Block) {
 	t.Helper()
 	dir = t.TempDir()
 	blocks = docBlocks(t, importDoc)
 	ext := map[string]string{"csv": ".csv", "yaml": ".yml"}
 	for _, b := range blocks {
-		lang, name, ok := strings.Cut(b.info, " ")
+		lang, name, ok := strings.Cut(b.Info, " ")
 		if e, known := ext[lang]; ok && known {
-			writeFile(t, dir, name+e, b.text)
+			writeFile(t, dir, name+e, b.Text)
 		}
 	}
 	return dir, blocks
@@ -86,14 +65,14 @@ func TestImportDocCommands(t *testing.T) {
 	dir, blocks := docFiles(t)
 	n := 0
 	for _, b := range blocks {
-		if b.info != "sh incidentctl" {
+		if b.Info != "sh incidentctl" {
 			continue
 		}
-		for i, line := range strings.Split(strings.TrimSpace(b.text), "\n") {
+		for i, line := range strings.Split(strings.TrimSpace(b.Text), "\n") {
 			n++
 			r := cli(t, append([]string{"--url", base}, docArgs(t, dir, line)...)...)
 			if r.code != 0 {
-				t.Errorf("%s:%d: %s: exit %d\n%s", importDoc, b.line+1+i, line, r.code, r.stderr)
+				t.Errorf("%s:%d: %s: exit %d\n%s", importDoc, b.Line+1+i, line, r.code, r.stderr)
 			}
 		}
 	}
@@ -109,17 +88,17 @@ func TestImportDocErrors(t *testing.T) {
 	dir, blocks := docFiles(t)
 	n := 0
 	for _, b := range blocks {
-		if b.info != "text import-errors" {
+		if b.Info != "text import-errors" {
 			continue
 		}
 		n++
-		cmd, want, _ := strings.Cut(b.text, "\n")
+		cmd, want, _ := strings.Cut(b.Text, "\n")
 		// Nothing listens at the URL: a valid pair would fail differently.
 		u := "http://" + daemontest.FreeAddr(t)
 		r := cli(t, append([]string{"--url", u}, docArgs(t, dir, strings.TrimPrefix(cmd, "$ "))...)...)
 		got := strings.ReplaceAll(r.stderr, dir+string(filepath.Separator), "")
 		if r.code != 1 || got != want || r.stdout != "" {
-			t.Errorf("%s:%d: exit %d, stdout %q, stderr:\n%s\nthe doc says:\n%s", importDoc, b.line, r.code, r.stdout, got, want)
+			t.Errorf("%s:%d: exit %d, stdout %q, stderr:\n%s\nthe doc says:\n%s", importDoc, b.Line, r.code, r.stdout, got, want)
 		}
 	}
 	if n == 0 {
