@@ -176,6 +176,10 @@ func TestAlertConnectingTwoIncidentsMergesThem(t *testing.T) {
 		if m := e.timeline(2, incident.EventIncidentMerged); len(m) != 1 || !strings.HasPrefix(m[0], "absorbed INC-1") {
 			t.Errorf("survivor timeline: %q", m)
 		}
+		// The survivor began when the older incident did.
+		if !survivor.CreatedAt.Equal(t0) {
+			t.Errorf("survivor created at %v, want the merged incident's %v", survivor.CreatedAt, t0)
+		}
 		// Both services are impacted; checkout is the most critical.
 		if imp := survivor.Correlation.Impacted; len(imp) != 2 || imp[0].CI != "checkout" || survivor.Impact != 1 {
 			t.Errorf("impacted %+v impact %d", imp, survivor.Impact)

@@ -578,6 +578,11 @@ func (b *batch) merge(into, from *Incident, a *Alert, link Link) {
 	if from.LastAlertAt.After(into.LastAlertAt) {
 		into.LastAlertAt = from.LastAlertAt
 	}
+	// The merged incident began when the older one did: max_span counts
+	// from there, or merges would keep old CIs attracting alerts forever.
+	if from.CreatedAt.Before(into.CreatedAt) {
+		into.CreatedAt = from.CreatedAt
+	}
 	if from.Urgency < into.Urgency {
 		into.Urgency = from.Urgency
 	}
