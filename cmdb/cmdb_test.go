@@ -302,3 +302,19 @@ func TestParseFilesAcrossFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONFastPathKeepsStrictErrors(t *testing.T) {
+	good := `{"cis": [{"id": "a", "class": "business_service"}, {"id": "b"}], "relations": [{"from": "a", "type": "depends_on", "to": "b"}]}`
+	if doc, err := Parse("x.json", []byte(good)); err != nil || len(doc.CIs) != 2 || doc.CIs[1].Criticality != DefaultCriticality {
+		t.Fatalf("%+v %v", doc, err)
+	}
+	for _, tt := range []struct{ doc, want string }{
+		{"{\"cis\": [{\"id\": \"a\"},\n {\"id\": \"a\"}]}", `x.json:2: cis[1].id: duplicate id "a"`},
+		{"{\"cis\": [\n{\"id\": \"a\", \"colour\": \"red\"}]}", "x.json:2: cis[0].colour: unknown key"},
+		{"{\"cis\": [{\"id\": \"a\", \"criticality\": \"high\"}]}", `x.json:1: cis[0].criticality: "high" is not a valid int`},
+	} {
+		if _, err := Parse("x.json", []byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
