@@ -260,11 +260,7 @@ func readCSVPair(cisName, relsName string, patch bool) (*cmdb.Document, error) {
 
 func (a *app) cmdbExport(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 0, 0); err != nil {
+	if _, err := a.operands(c, fs, args, 0, 0); err != nil {
 		return err
 	}
 	d, _, err := a.client().getCMDB(context.Background())
@@ -377,11 +373,8 @@ func writeCMDBYAML(w io.Writer, doc *cmdb.Document, comment string) error {
 
 func (a *app) cmdbShow(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	v, raw, err := a.client().ci(context.Background(), pos[0])
@@ -397,11 +390,8 @@ func (a *app) cmdbShow(c *command, args []string) error {
 
 func (a *app) cmdbImpact(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	v, raw, err := a.client().impact(context.Background(), pos[0])

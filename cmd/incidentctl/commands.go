@@ -332,6 +332,16 @@ func (a *app) client() *client {
 }
 
 // positional checks the number of positional arguments.
+// operands parses the command's flags and checks that between min and max
+// (-1: any number) operands remain.
+func (a *app) operands(c *command, fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	pos, err := a.parse(c, fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, positional(c, fs, pos, min, max)
+}
+
 func positional(c *command, fs *flag.FlagSet, pos []string, min, max int) error {
 	switch {
 	case len(pos) < min:
@@ -403,11 +413,7 @@ func (a *app) incidentsList(c *command, args []string) error {
 	priority := fs.String("priority", "", "list only incidents whose priority is one of `P,...` (P1..P5)")
 	limit := limitFlag(fs, "incidents")
 	all := fs.Bool("all", false, "follow next_cursor until every matching incident is listed")
-	pos, err := a.parse(c, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 0, 0); err != nil {
+	if _, err := a.operands(c, fs, args, 0, 0); err != nil {
 		return err
 	}
 	q := url.Values{}
@@ -448,11 +454,7 @@ func (a *app) alertsList(c *command, args []string) error {
 	fingerprint := fs.String("fingerprint", "", "list every occurrence of the alert with fingerprint `F`")
 	limit := limitFlag(fs, "alerts")
 	all := fs.Bool("all", false, "follow next_cursor until every matching alert is listed")
-	pos, err := a.parse(c, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 0, 0); err != nil {
+	if _, err := a.operands(c, fs, args, 0, 0); err != nil {
 		return err
 	}
 	q := url.Values{}
@@ -554,11 +556,8 @@ func (a *app) printJSON(raw []byte) error {
 
 func (a *app) incidentsShow(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	id, err := parseID(c, fs, pos[0])

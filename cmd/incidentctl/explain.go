@@ -87,11 +87,8 @@ func explain(d api.IncidentDetail) explanation {
 
 func (a *app) incidentsExplain(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	id, err := parseID(c, fs, pos[0])

@@ -16,11 +16,7 @@ func (a *app) problemsList(c *command, args []string) error {
 	fs := a.flags(c)
 	status := fs.String("status", "", "list only problems whose status is one of `S,...` (open, new, investigating, known_error, resolved, closed)")
 	limit := limitFlag(fs, "problems")
-	pos, err := a.parse(c, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 0, 0); err != nil {
+	if _, err := a.operands(c, fs, args, 0, 0); err != nil {
 		return err
 	}
 	q := url.Values{}
@@ -52,11 +48,8 @@ func (a *app) problemsList(c *command, args []string) error {
 
 func (a *app) problemsShow(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	id, err := incident.ParseProblemKey(pos[0])
@@ -96,11 +89,8 @@ func (a *app) problemsStatus(c *command, args []string) error {
 	workaround := fs.String("workaround", "", "the workaround `TEXT` (required for known_error)")
 	runbook := fs.String("runbook", "", "the runbook `NAME` that applies the workaround")
 	message := fs.String("message", "", "add message `M` to the timeline event")
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 2, 2)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 2, 2); err != nil {
 		return err
 	}
 	id, err := incident.ParseProblemKey(pos[0])
@@ -129,11 +119,7 @@ func (a *app) problemsStatus(c *command, args []string) error {
 
 func (a *app) maintenanceList(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 0, 0); err != nil {
+	if _, err := a.operands(c, fs, args, 0, 0); err != nil {
 		return err
 	}
 	var list api.MaintenanceList
@@ -162,11 +148,8 @@ func (a *app) maintenanceAdd(c *command, args []string) error {
 	end := fs.String("end", "", "when it ends, RFC 3339 `TIME`")
 	duration := fs.Duration("for", 0, "how long it lasts from its start (`DURATION`), instead of --end")
 	reason := fs.String("reason", "", "why (`TEXT`), shown on suppressed alerts")
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	req := api.MaintenanceRequest{CI: pos[0], Reason: *reason, Actor: strings.TrimSpace(a.actor), Start: a.now()}
@@ -204,11 +187,8 @@ func (a *app) maintenanceAdd(c *command, args []string) error {
 
 func (a *app) maintenanceDelete(c *command, args []string) error {
 	fs := a.flags(c)
-	pos, err := a.parse(c, fs, args)
+	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := positional(c, fs, pos, 1, 1); err != nil {
 		return err
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
