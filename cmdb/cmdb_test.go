@@ -318,3 +318,27 @@ func TestJSONFastPathKeepsStrictErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRootsAgreesWithDependsOnAny(t *testing.T) {
+	g := mustGraph(t, layered)
+	for _, firing := range [][]string{
+		{"api", "db", "node-2"},
+		{"shop", "blog", "web"},
+		{"api", "web"},
+		{"node-1", "node-2", "pg-cluster", "ghost"},
+	} {
+		set := map[string]bool{}
+		for _, id := range firing {
+			set[id] = true
+		}
+		var want []string
+		for _, id := range firing {
+			if _, _, above := g.DependsOnAny(id, set, 16); !above {
+				want = append(want, id)
+			}
+		}
+		if got := g.Roots(firing, 16); !reflect.DeepEqual(got, want) {
+			t.Errorf("Roots(%v) = %v, want %v", firing, got, want)
+		}
+	}
+}

@@ -258,6 +258,47 @@ func (g *Graph) DependsOnAny(id string, set map[string]bool, maxDepth int) (stri
 	return best, bestPath, best != ""
 }
 
+// Roots returns the CIs of firing that no other CI of firing sits beneath
+// within depth relations: the root-cause candidates. It is one walk up the
+// graph from all of them at once (a firing CI the walk reaches has a firing
+// CI beneath it), instead of one walk down per CI: large incidents stay
+// cheap. Unknown ids are candidates.
+func (g *Graph) Roots(firing []string, depth int) []string {
+	seen := make([]bool, len(g.doc.CIs))
+	var frontier []int32
+	for _, id := range firing {
+		x, ok := g.index[id]
+		if !ok {
+			continue
+		}
+		for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
+			if !seen[e.ci] {
+				seen[e.ci] = true
+				frontier = append(frontier, e.ci)
+			}
+		}
+	}
+	for hop := 2; hop <= depth && len(frontier) > 0; hop++ {
+		var next []int32
+		for _, x := range frontier {
+			for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
+				if !seen[e.ci] {
+					seen[e.ci] = true
+					next = append(next, e.ci)
+				}
+			}
+		}
+		frontier = next
+	}
+	var out []string
+	for _, id := range firing {
+		if x, ok := g.index[id]; !ok || !seen[x] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // State of an impacted CI.
 type State string
 

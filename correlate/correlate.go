@@ -115,24 +115,19 @@ func (c *Correlator) MaxHops() int { return c.opts.Load().MaxHops }
 func (c *Correlator) RootCause(members map[string]*incident.CIMember) (string, string) {
 	g := c.graph.Load()
 	firing := map[string]bool{}
+	var ids []string
 	for ci, m := range members {
 		if m.Firing > 0 {
 			firing[ci] = true
+			ids = append(ids, ci)
 		}
 	}
 	if len(firing) == 0 {
 		return "", ""
 	}
-	var roots []string
-	for ci := range firing {
-		if _, _, above := g.DependsOnAny(ci, firing, maxRootDepth); !above {
-			roots = append(roots, ci)
-		}
-	}
+	roots := g.Roots(ids, maxRootDepth)
 	if len(roots) == 0 { // only in a dependency cycle: fall back to all
-		for ci := range firing {
-			roots = append(roots, ci)
-		}
+		roots = ids
 	}
 	sort.Slice(roots, func(i, j int) bool {
 		a, b := members[roots[i]], members[roots[j]]
