@@ -3,6 +3,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -330,7 +331,7 @@ func decodeAction(w http.ResponseWriter, r *http.Request) (ActionRequest, error)
 		}
 		return req, &paramError{"body", err.Error()}
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, &paramError{"body", "want a JSON object {\"actor\": ..., \"message\": ...}: " + err.Error()}

@@ -215,6 +215,3 @@ func (c *Correlator) Maintenance(ci string, t time.Time) (string, bool) {
 	}
 	return "", false
 }
-
-// Elapsed renders a duration for explanations: 40s, 3m10s.
-func Elapsed(d time.Duration) string { return d.Round(time.Second).String() }

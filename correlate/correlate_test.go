@@ -266,3 +266,19 @@ func TestMaintenanceSuppressesThenReleases(t *testing.T) {
 		}
 	})
 }
+
+// TestNeedsCorrelatedOnlyForAlertsOnCIs: a batch whose new alerts are on no
+// CI does not read and lock the open correlated incidents.
+func TestNeedsCorrelatedOnlyForAlertsOnCIs(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	in := func(labels map[string]string) []incident.AlertInput {
+		return []incident.AlertInput{{Fingerprint: incident.Fingerprint(labels), Status: incident.AlertFiring, Labels: labels}}
+	}
+	empty := &incident.State{Alerts: map[string]*incident.Alert{}}
+	if e.p.Needs(empty, in(map[string]string{"alertname": "X", "service": "unknown"}), t0).Correlated {
+		t.Error("an alert on no CI asked for the correlated incidents")
+	}
+	if !e.p.Needs(empty, in(map[string]string{"alertname": "X", "service": "payments-db"}), t0).Correlated {
+		t.Error("an alert on payments-db did not ask for the correlated incidents")
+	}
+}

@@ -127,7 +127,8 @@ type Needs struct {
 	IDs       []int64
 	GroupKeys []string
 	// Correlated asks for every open incident correlated through the CMDB:
-	// a new alert may join any of them.
+	// a new alert on a CI may join any of them. Batches whose changes are on
+	// no CI (or with an empty CMDB) skip that read and its row locks.
 	Correlated bool
 }
 
@@ -157,8 +158,9 @@ func (p *Policy) Needs(state *State, inputs []AlertInput, now time.Time) Needs {
 			seenKey[k] = true
 			n.GroupKeys = append(n.GroupKeys, k)
 		}
-		if in.Status == AlertFiring && p.Topology != nil {
-			n.Correlated = true
+		if in.Status == AlertFiring && p.Topology != nil && !n.Correlated {
+			ci, _ := p.Topology.MapCI(in.Labels)
+			n.Correlated = ci != ""
 		}
 	}
 	return n

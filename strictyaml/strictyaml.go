@@ -95,9 +95,6 @@ func (d *Decoder) Err(file string) error {
 	return errs
 }
 
-// Line returns the line where key (a path like cis[3].id) was set, or 0.
-func (d *Decoder) Line(key string) int { return d.lines[key] }
-
 // Lines returns every key path with the line it was set on.
 func (d *Decoder) Lines() map[string]int { return d.lines }
 
