@@ -23,7 +23,7 @@ import (
 // to 03:00, and seven on the night they repeat it.
 //
 // A nil *Calendar is the 24x7 calendar: every method treats it as plain
-// time.
+// time. A Calendar is immutable and safe for concurrent use.
 type Calendar struct {
 	id  string
 	loc *time.Location
@@ -376,11 +376,11 @@ func (c *Calendar) Add(start time.Time, d time.Duration) time.Time {
 			if start.After(from) {
 				from = start
 			}
-			if avail := s.to.Sub(from); d <= avail {
+			avail := s.to.Sub(from)
+			if d <= avail {
 				return from.Add(d)
-			} else {
-				d -= avail
 			}
+			d -= avail
 		}
 		n++
 		// Keep some time for the last week, so that the answer is the end

@@ -73,7 +73,6 @@ type Reading struct {
 	Stopped time.Time
 
 	clock Clock
-	now   time.Time
 	// runs are the periods the clock ran, oldest first; the last one has a
 	// zero end while the clock runs.
 	runs []span
@@ -131,7 +130,7 @@ func (c Clock) Eval(history []Change, now time.Time) Reading {
 	for ; i < len(hs) && !hs[i].At.After(c.Start); i++ {
 		status = hs[i].Status
 	}
-	r := Reading{Kind: c.Kind, Start: c.Start, Target: c.Target, clock: c, now: now}
+	r := Reading{Kind: c.Kind, Start: c.Start, Target: c.Target, clock: c}
 	cur := c.phase(status, false)
 	var stoppedAt time.Time
 	if cur == run {
