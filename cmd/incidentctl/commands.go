@@ -72,6 +72,7 @@ var commands = []*command{
 	{path: "maintenance list", summary: "List maintenance windows not over yet.", run: (*app).maintenanceList},
 	{path: "maintenance add", operands: "CI", flags: "(--end TIME | --for DURATION) [--start TIME] [--reason TEXT]", summary: "Put a CI in maintenance: its alerts, and those of what needs it, open no incident.", run: (*app).maintenanceAdd},
 	{path: "maintenance delete", operands: "ID", summary: "End a maintenance window early.", run: (*app).maintenanceDelete},
+	{path: "simulate", flags: "[--seeds LIST | --seed N] [--cis N] [--faults N] [--spacing D] [--noise R] [--store sqlite|DSN] [--dump DIR] [--json]", summary: "Measure correlation offline on generated topologies and alert storms (no daemon needed).", details: simulateDetails, run: (*app).simulate},
 }
 
 // usageError is a wrong command line: exit 2 with usage.
