@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Graph is an immutable index of a validated Document. It is built once per
@@ -26,6 +27,8 @@ type Graph struct {
 	minUp   []int32
 	// match indexes every CI match set by one of its label pairs.
 	match map[labelPair][]matcher
+	// walkers are reused by Above.
+	walkers sync.Pool
 }
 
 type edge struct {
@@ -169,6 +172,9 @@ type Path struct {
 	Hops int
 	// Relations along the path, in their written form.
 	Relations []Relation
+	// Above is true when the far end needs the start (a failure of the
+	// start can explain it), false when the start needs the far end.
+	Above bool
 }
 
 func (p Path) String() string {
@@ -193,14 +199,19 @@ func (g *Graph) Near(from string, maxHops int, targets map[string]bool) map[stri
 	if targets[from] {
 		out[from] = Path{}
 	}
-	g.walk(src, maxHops, g.needsAt, g.needs, targets, out)
-	g.walk(src, maxHops, g.impactsAt, g.impacts, targets, out)
+	g.walk(src, maxHops, false, targets, out)
+	g.walk(src, maxHops, true, targets, out)
 	return out
 }
 
-// walk is a bounded breadth-first search along one direction, recording the
-// shortest path to each target reached.
-func (g *Graph) walk(src int32, maxHops int, at []int32, edges []edge, targets map[string]bool, out map[string]Path) {
+// walk is a bounded breadth-first search along one direction (up: to what
+// needs src; down: to what src needs), recording the shortest path to each
+// target reached.
+func (g *Graph) walk(src int32, maxHops int, up bool, targets map[string]bool, out map[string]Path) {
+	at, edges := g.needsAt, g.needs
+	if up {
+		at, edges = g.impactsAt, g.impacts
+	}
 	type visit struct {
 		parent int32
 		rel    int32
@@ -227,7 +238,7 @@ func (g *Graph) walk(src int32, maxHops int, at []int32, edges []edge, targets m
 				for c, i := e.ci, hop-1; c != src; c, i = seen[c].parent, i-1 {
 					rels[i] = g.doc.Relations[seen[c].rel]
 				}
-				out[id] = Path{Hops: hop, Relations: rels}
+				out[id] = Path{Hops: hop, Relations: rels, Above: up}
 			}
 		}
 		frontier = next
@@ -248,7 +259,7 @@ func (g *Graph) DependsOnAny(id string, set map[string]bool, maxDepth int) (stri
 		}
 	}
 	found := map[string]Path{}
-	g.walk(src, maxDepth, g.needsAt, g.needs, others, found)
+	g.walk(src, maxDepth, false, others, found)
 	best, bestPath := "", Path{}
 	for k, p := range found {
 		if best == "" || p.Hops < bestPath.Hops || p.Hops == bestPath.Hops && k < best {
@@ -384,4 +395,54 @@ func worse(s, than State) bool {
 		return 0
 	}
 	return rank(s) > rank(than)
+}
+
+// Above returns the CIs of set that need id, transitively within depth
+// relations: the failures that a failure of id can explain. It marks visits
+// in a pooled array instead of a map, because root-cause ranking runs it
+// once per candidate in every recomputation.
+func (g *Graph) Above(id string, set map[string]bool, depth int) []string {
+	src, ok := g.index[id]
+	if !ok || len(set) == 0 {
+		return nil
+	}
+	w, _ := g.walkers.Get().(*walker)
+	if w == nil || len(w.seen) != len(g.doc.CIs) {
+		w = &walker{seen: make([]uint32, len(g.doc.CIs))}
+	}
+	defer g.walkers.Put(w)
+	if w.gen++; w.gen == 0 { // wrapped: forget every old mark
+		clear(w.seen)
+		w.gen = 1
+	}
+	w.seen[src] = w.gen
+	frontier := append(w.frontier[:0], src)
+	next := w.next[:0]
+	var out []string
+	for hop := 1; hop <= depth && len(frontier) > 0; hop++ {
+		next = next[:0]
+		for _, x := range frontier {
+			for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
+				if w.seen[e.ci] == w.gen {
+					continue
+				}
+				w.seen[e.ci] = w.gen
+				next = append(next, e.ci)
+				if id := g.doc.CIs[e.ci].ID; set[id] {
+					out = append(out, id)
+				}
+			}
+		}
+		frontier, next = next, frontier
+	}
+	w.frontier, w.next = frontier, next
+	sort.Strings(out)
+	return out
+}
+
+// walker is the reusable state of one Above walk.
+type walker struct {
+	seen           []uint32 // == gen: visited in the current walk
+	gen            uint32
+	frontier, next []int32
 }

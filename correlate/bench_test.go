@@ -288,7 +288,7 @@ func BenchmarkRootCause(b *testing.B) {
 		}
 		// The prototype finds the same candidates as RootCause.
 		for _, inc := range incs[:len(incs)-1] {
-			want, _ := f.corr.RootCause(inc.Correlation.CIs)
+			want := f.corr.RootCause(inc.Correlation.CIs).CI
 			if !slices.Contains(p.roots(inc.Correlation.CIs, 16), want) {
 				b.Errorf("incident %d: root cause %s is not among the prototype's candidates", inc.ID, want)
 			}

@@ -96,12 +96,13 @@ func (c *Correlator) MapCI(labels map[string]string) (string, string) {
 	return "", ""
 }
 
-// Near reports the CIs of targets within reach of ci, with the path.
+// Near reports the CIs of targets within reach of ci, with the path and its
+// direction.
 func (c *Correlator) Near(ci string, targets map[string]bool) map[string]incident.Link {
 	paths := c.graph.Load().Near(ci, c.opts.Load().MaxHops, targets)
 	out := make(map[string]incident.Link, len(paths))
 	for id, p := range paths {
-		out[id] = incident.Link{Hops: p.Hops, Path: p.String()}
+		out[id] = incident.Link{Hops: p.Hops, Path: p.String(), Above: p.Above}
 	}
 	return out
 }
@@ -109,10 +110,13 @@ func (c *Correlator) Near(ci string, targets map[string]bool) map[string]inciden
 // MaxHops is the reach of Near.
 func (c *Correlator) MaxHops() int { return c.opts.Load().MaxHops }
 
-// RootCause picks, among the CIs with firing alerts, the one that no other
-// firing CI sits beneath (the most upstream failure); ties go to the
-// earliest firing, then the most urgent, then the id.
-func (c *Correlator) RootCause(members map[string]*incident.CIMember) (string, string) {
+// RootCause picks, among the CIs with firing alerts, those that no other
+// firing CI sits beneath (the most upstream failures), and ranks them by how
+// many firing CIs depend on them: the candidate that explains the most
+// failures wins. Ties go to the earliest firing, then the most urgent, then
+// the id. Coverage comes first because a downstream CI often alerts before
+// its cause does (a symptom's alert rule has a shorter "for:").
+func (c *Correlator) RootCause(members map[string]*incident.CIMember) incident.Cause {
 	g := c.graph.Load()
 	firing := map[string]bool{}
 	var ids []string
@@ -123,47 +127,48 @@ func (c *Correlator) RootCause(members map[string]*incident.CIMember) (string, s
 		}
 	}
 	if len(firing) == 0 {
-		return "", ""
+		return incident.Cause{}
 	}
 	roots := g.Roots(ids, maxRootDepth)
 	if len(roots) == 0 { // only in a dependency cycle: fall back to all
 		roots = ids
 	}
+	above := make(map[string][]string, len(roots))
+	for _, r := range roots {
+		above[r] = g.Above(r, firing, maxRootDepth)
+	}
 	sort.Slice(roots, func(i, j int) bool {
-		a, b := members[roots[i]], members[roots[j]]
+		ri, rj := roots[i], roots[j]
+		if len(above[ri]) != len(above[rj]) {
+			return len(above[ri]) > len(above[rj])
+		}
+		a, b := members[ri], members[rj]
 		if !a.FirstFiring.Equal(b.FirstFiring) {
 			return a.FirstFiring.Before(b.FirstFiring)
 		}
 		if a.Urgency != b.Urgency {
 			return a.Urgency < b.Urgency
 		}
-		return roots[i] < roots[j]
+		return ri < rj
 	})
 	root := roots[0]
-	others := map[string]bool{}
-	for ci := range firing {
-		if ci != root {
-			others[ci] = true
-		}
-	}
-	var above []string
-	for ci := range g.Near(root, maxRootDepth, others) {
-		above = append(above, ci)
-	}
-	sort.Strings(above)
+	return incident.Cause{CI: root, Reason: rootReason(root, above[root], len(firing), len(roots)), Candidates: roots}
+}
+
+func rootReason(root string, above []string, firing, candidates int) string {
 	depend := " depend on it"
 	if len(above) == 1 {
 		depend = " depends on it"
 	}
 	switch {
-	case len(firing) == 1:
-		return root, fmt.Sprintf("root cause %s: the only CI alerting", root)
-	case len(above) > 0 && len(roots) == 1:
-		return root, fmt.Sprintf("root cause %s: %s%s", root, strings.Join(above, ", "), depend)
+	case firing == 1:
+		return fmt.Sprintf("root cause %s: the only CI alerting", root)
+	case len(above) > 0 && candidates == 1:
+		return fmt.Sprintf("root cause %s: %s%s", root, strings.Join(above, ", "), depend)
 	case len(above) > 0:
-		return root, fmt.Sprintf("root cause %s: %s%s; first of %d CIs with nothing alerting beneath them", root, strings.Join(above, ", "), depend, len(roots))
+		return fmt.Sprintf("root cause %s: %s%s; the most depended on of %d CIs with nothing alerting beneath them", root, strings.Join(above, ", "), depend, candidates)
 	default:
-		return root, fmt.Sprintf("root cause %s: first to fire of %d CIs with nothing alerting beneath them", root, len(roots))
+		return fmt.Sprintf("root cause %s: first to fire of %d CIs with nothing alerting beneath them", root, candidates)
 	}
 }
 

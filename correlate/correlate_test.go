@@ -64,12 +64,14 @@ func newEnv(t *testing.T, b store.Backend) *env {
 
 func (e *env) send(at time.Duration, status incident.AlertStatus, labels ...string) incident.Stats {
 	e.t.Helper()
-	l := map[string]string{}
-	for _, kv := range labels {
-		k, v, _ := strings.Cut(kv, "=")
-		l[k] = v
-	}
-	in := incident.AlertInput{Fingerprint: incident.Fingerprint(l), Source: "test", Status: status, Labels: l, StartsAt: t0}
+	return e.sendStarting(at, 0, status, labels...)
+}
+
+// sendStarting sends an alert at t0+at that started at t0+started.
+func (e *env) sendStarting(at, started time.Duration, status incident.AlertStatus, labels ...string) incident.Stats {
+	e.t.Helper()
+	l := labelMap(labels)
+	in := incident.AlertInput{Fingerprint: incident.Fingerprint(l), Source: "test", Status: status, Labels: l, StartsAt: t0.Add(started)}
 	st, err := e.s.Ingest(context.Background(), &e.p, []incident.AlertInput{in}, t0.Add(at))
 	if err != nil {
 		e.t.Fatal(err)
@@ -281,4 +283,120 @@ func TestNeedsCorrelatedOnlyForAlertsOnCIs(t *testing.T) {
 	if !e.p.Needs(empty, in(map[string]string{"alertname": "X", "service": "payments-db"}), t0).Correlated {
 		t.Error("an alert on payments-db did not ask for the correlated incidents")
 	}
+}
+
+func TestJoinRules(t *testing.T) {
+	const firing, resolved = incident.AlertFiring, incident.AlertResolved
+	type alert struct {
+		at, started time.Duration
+		status      incident.AlertStatus
+		labels      []string
+	}
+	tests := []struct {
+		name   string
+		alerts []alert
+		// open incidents afterwards, and the explanation of the last alert
+		open        int
+		explanation string
+		rootCause   string
+	}{{
+		// checkout-api already has its cause in the incident (payments-db):
+		// its container failing beneath it is a separate failure, not a
+		// second cause to pull in through checkout-api.
+		name: "a cause joins only beneath a root-cause candidate",
+		alerts: []alert{
+			{0, 0, firing, []string{"alertname=PostgresDown", "service=payments-db"}},
+			{10 * time.Second, 0, firing, []string{"alertname=HighErrorRate", "service=checkout-api"}},
+			{20 * time.Second, 0, firing, []string{"alertname=OOMKilled", "namespace=shop", "pod=cart-7f9"}},
+		},
+		open:        2,
+		explanation: "opened a new incident",
+	}, {
+		name: "beneath the candidate it joins",
+		alerts: []alert{
+			{0, 0, firing, []string{"alertname=HighErrorRate", "service=checkout-api"}},
+			{20 * time.Second, 0, firing, []string{"alertname=OOMKilled", "namespace=shop", "pod=cart-7f9"}},
+		},
+		open:        1,
+		explanation: "joined INC-1: checkout-api runs_on shop/cart-7f9, 1 hop",
+		rootCause:   "shop/cart-7f9",
+	}, {
+		// payments-db resolved: only blog-web, still firing, attracts.
+		name: "only firing CIs attract",
+		alerts: []alert{
+			{0, 0, firing, []string{"alertname=PostgresDown", "service=payments-db"}},
+			{10 * time.Second, 0, firing, []string{"alertname=Slow", "service=blog-web"}},
+			{time.Minute, 0, resolved, []string{"alertname=PostgresDown", "service=payments-db"}},
+			{2 * time.Minute, 0, firing, []string{"alertname=HostDown", "instance=db-host-1:9100"}},
+		},
+		open:        1,
+		explanation: "joined INC-1: payments-db runs_on db-host-1, blog-web depends_on payments-db, 2 hops",
+		rootCause:   "db-host-1",
+	}, {
+		// Past the flap window and the correlation window, a re-fire is
+		// placed through the CMDB, not back into its resolved incident.
+		name: "a late re-fire opens a new incident",
+		alerts: []alert{
+			{0, 0, firing, []string{"alertname=Slow", "service=blog-web"}},
+			{time.Minute, 0, resolved, []string{"alertname=Slow", "service=blog-web"}},
+			{21 * time.Minute, 21 * time.Minute, firing, []string{"alertname=Slow", "service=blog-web"}},
+		},
+		open:        1,
+		explanation: "opened a new incident",
+	}, {
+		// The container and the database both have nothing alerting
+		// beneath them; the database explains more (checkout-api and
+		// blog-web need it), so it is the root cause although the
+		// container fired first.
+		name: "the candidate explaining the most failures is the root cause",
+		alerts: []alert{
+			{0, 0, firing, []string{"alertname=OOMKilled", "namespace=shop", "pod=cart-7f9"}},
+			{10 * time.Second, 0, firing, []string{"alertname=PostgresDown", "service=payments-db"}},
+			{20 * time.Second, 0, firing, []string{"alertname=HighErrorRate", "service=checkout-api"}},
+			{30 * time.Second, 0, firing, []string{"alertname=Slow", "service=blog-web"}},
+		},
+		open:      1,
+		rootCause: "payments-db",
+	}}
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				e := newEnv(t, b)
+				for _, a := range tt.alerts {
+					e.sendStarting(a.at, a.started, a.status, a.labels...)
+				}
+				open := e.open()
+				if len(open) != tt.open {
+					t.Fatalf("%d open incidents, want %d", len(open), tt.open)
+				}
+				last := tt.alerts[len(tt.alerts)-1]
+				got, err := e.s.Alerts(context.Background(), store.AlertFilter{Limit: 50})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fp := incident.Fingerprint(labelMap(last.labels))
+				var explanation string
+				for _, a := range got {
+					if a.Fingerprint == fp && a.Current {
+						explanation = a.Explanation
+					}
+				}
+				if !strings.Contains(explanation, tt.explanation) {
+					t.Errorf("last alert: %q, want it to say %q", explanation, tt.explanation)
+				}
+				if tt.rootCause != "" && open[0].RootCause != tt.rootCause {
+					t.Errorf("root cause %q (%s), want %q", open[0].RootCause, open[0].Correlation.RootCauseReason, tt.rootCause)
+				}
+			})
+		}
+	})
+}
+
+func labelMap(labels []string) map[string]string {
+	l := map[string]string{}
+	for _, kv := range labels {
+		k, v, _ := strings.Cut(kv, "=")
+		l[k] = v
+	}
+	return l
 }

@@ -415,9 +415,18 @@ func (b *batch) resolve(a *Alert, in *AlertInput) {
 // incidentTaking returns the incident of a's previous occurrence if it can
 // take a re-fire: still open, or resolved within the reopen window (then it
 // is reopened). Otherwise nil.
+//
+// A re-fire of an alert on a CI reopens a resolved correlated incident only
+// within the correlation window (capped by the reopen window); later the
+// CMDB places it like a new alert. A failure that returns after a quiet
+// spell is most often a new one, and the topology knows better than the
+// history which open incident, if any, it belongs to.
 func (b *batch) incidentTaking(a *Alert) *Incident {
 	inc := b.state.Incidents[a.IncidentID]
 	if inc == nil {
+		return nil
+	}
+	if inc.Status == StatusResolved && inc.Correlation != nil && a.CI != "" && b.now.Sub(inc.ResolvedAt) > min(b.p.ReopenWindow, b.p.CorrelationWindow) {
 		return nil
 	}
 	if b.p.keeps(Owner{Status: inc.Status, ResolvedAt: inc.ResolvedAt}, b.now) {
@@ -485,16 +494,19 @@ func (b *batch) place(a *Alert, via string) *Incident {
 		a.Explanation = "on no CI: grouped by labels " + inc.GroupKey
 		return inc
 	}
-	// Every CI with an alert in an open incident that still takes alerts.
+	// Every firing CI of an open incident that still takes alerts: a CI
+	// whose alerts resolved no longer attracts new failures.
 	targets := map[string]bool{}
 	owners := map[string][]*Incident{}
 	for _, inc := range b.correlated {
 		if !inc.Status.Open() || b.now.Sub(inc.LastAlertAt) > b.p.CorrelationWindow || b.now.Sub(inc.CreatedAt) > b.p.MaxSpan {
 			continue
 		}
-		for ci := range inc.Correlation.CIs {
-			targets[ci] = true
-			owners[ci] = append(owners[ci], inc)
+		for ci, m := range inc.Correlation.CIs {
+			if m.Firing > 0 {
+				targets[ci] = true
+				owners[ci] = append(owners[ci], inc)
+			}
 		}
 	}
 	type hit struct {
@@ -505,6 +517,13 @@ func (b *batch) place(a *Alert, via string) *Incident {
 	best := map[*Incident]hit{}
 	for ci, link := range b.p.Topology.Near(a.CI, targets) {
 		for _, inc := range owners[ci] {
+			// From below, the alert may be a cause: only of a CI that
+			// has no cause in the incident yet, or a shared dependency
+			// (a business service, a widely used API) would pull
+			// unrelated failures beneath it together.
+			if link.Above && !inc.Correlation.candidate(ci) {
+				continue
+			}
 			if h, ok := best[inc]; !ok || link.Hops < h.link.Hops || link.Hops == h.link.Hops && ci < h.ci {
 				best[inc] = hit{inc, ci, link}
 			}
@@ -632,13 +651,14 @@ func (b *batch) recompute(inc *Incident, alertID string) {
 	if inc.Correlation == nil || b.p.Topology == nil {
 		return
 	}
-	ci, reason := b.p.Topology.RootCause(inc.Correlation.CIs)
-	if ci != "" {
+	cause := b.p.Topology.RootCause(inc.Correlation.CIs)
+	if ci := cause.CI; ci != "" {
 		if ci != inc.RootCause && inc.RootCause != "" {
-			b.event(inc.ID, alertID, EventIncidentRootCause, fmt.Sprintf("root cause %s -> %s: %s", inc.RootCause, ci, reason))
+			b.event(inc.ID, alertID, EventIncidentRootCause, fmt.Sprintf("root cause %s -> %s: %s", inc.RootCause, ci, cause.Reason))
 		}
 		inc.RootCause = ci
-		inc.Correlation.RootCauseReason = reason
+		inc.Correlation.RootCauseReason = cause.Reason
+		inc.Correlation.Candidates = cause.Candidates
 		inc.Signature = ci + "/" + inc.Correlation.CIs[ci].Alertname
 	}
 	var firing []string

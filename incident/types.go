@@ -5,6 +5,7 @@ package incident
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,8 +145,22 @@ type Correlation struct {
 	// CIs are the CIs with alerts in the incident.
 	CIs             map[string]*CIMember `json:"cis"`
 	RootCauseReason string               `json:"root_cause_reason,omitempty"`
+	// Candidates are the firing CIs with nothing firing beneath them, best
+	// first (the root cause leads). Only beneath these may a new alert join
+	// as a possible cause: a CI that already has its cause in the incident
+	// does not attract unrelated failures below it.
+	Candidates []string `json:"root_candidates,omitempty"`
 	// Impacted are the business services the firing CIs reach.
 	Impacted []cmdb.Impacted `json:"impacted,omitempty"`
+}
+
+// candidate reports whether ci is a root-cause candidate. Incidents stored
+// before candidates were recorded take the old rule: every CI.
+func (c *Correlation) candidate(ci string) bool {
+	if c.Candidates == nil {
+		return true
+	}
+	return slices.Contains(c.Candidates, ci)
 }
 
 // CIMember is one CI's part in an incident.
@@ -161,6 +176,18 @@ type CIMember struct {
 type Link struct {
 	Hops int
 	Path string
+	// Above: the far CI needs the near one, so the near one may be its
+	// cause. Otherwise the near one needs the far one (it is a symptom).
+	Above bool
+}
+
+// Cause is a root-cause decision.
+type Cause struct {
+	CI     string
+	Reason string
+	// Candidates are the firing CIs with nothing firing beneath them, best
+	// first.
+	Candidates []string
 }
 
 // Topology is the CMDB as the engine needs it; package correlate implements
@@ -173,7 +200,7 @@ type Topology interface {
 	// MaxHops is how far Near reaches.
 	MaxHops() int
 	// RootCause picks the root-cause CI among members and says why.
-	RootCause(members map[string]*CIMember) (ci, reason string)
+	RootCause(members map[string]*CIMember) Cause
 	// Impact lists the business services the firing CIs reach, and the
 	// ITIL impact (1..3) they imply, 0 if none.
 	Impact(firing []string) ([]cmdb.Impacted, int)

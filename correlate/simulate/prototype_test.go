@@ -1,7 +1,11 @@
 package simulate
 
 // Prototypes of engine changes, run through the same scenarios as the real
-// engine to measure what each would gain. They wrap the Correlator (the
+// engine to measure what each would gain. The changes that won are in the
+// engine now (firing CIs attract, causes join only beneath root-cause
+// candidates, re-fires after the correlation window are placed through the
+// CMDB, candidates ranked by coverage); these are the ones that did not
+// (measured in docs/correlation.md). They wrap the Correlator (the
 // engine's Topology) because this package may not change incident/ or
 // correlate/: where the engine would use an incident's own firing CIs, the
 // wrapper uses the CIs with a firing alert anywhere (a close, slightly
@@ -19,7 +23,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,16 +35,6 @@ import (
 )
 
 type change struct {
-	// firingTargets: only CIs with a firing alert attract new alerts (not
-	// every CI that ever alerted in an open incident, the new alert's own
-	// CI included).
-	firingTargets bool
-	// causesOnlyBelowRoots: an alert joins an incident from below (as a
-	// possible cause) only beneath a CI with nothing firing beneath it,
-	// i.e. beneath a root-cause candidate; from above (as a symptom) it
-	// joins anything. Shared parents (business services, widely used
-	// services) stop bridging unrelated failures.
-	causesOnlyBelowRoots bool
 	// oneSymptomIncident: an alert merges the incidents it may be the
 	// cause of (their CIs need it), but joins at most one incident it may
 	// be a symptom of (it needs their CIs): a business service above two
@@ -51,37 +45,17 @@ type change struct {
 	// its cluster, so it neither impacts what runs on the cluster nor
 	// explains the other members.
 	strictClusters bool
-	// shortReopen: a re-fire goes back to its previous incident only within
-	// the correlation window of that incident resolving (reopen_window
-	// 10m instead of 1h); later it is placed through the CMDB like a new
-	// alert.
-	shortReopen bool
-	// rootByCoverage ranks root-cause candidates by how many firing CIs
-	// depend on them, then urgency, then first firing.
-	rootByCoverage bool
-	// rootByUrgency ranks candidates by urgency before first firing.
+	// rootByUrgency ranks candidates by urgency before coverage.
 	rootByUrgency bool
 }
 
 func (c change) String() string {
 	var s []string
-	if c.firingTargets {
-		s = append(s, "firing-targets")
-	}
-	if c.causesOnlyBelowRoots {
-		s = append(s, "causes-only-below-roots")
-	}
 	if c.oneSymptomIncident {
 		s = append(s, "one-symptom-incident")
 	}
 	if c.strictClusters {
 		s = append(s, "strict-clusters")
-	}
-	if c.shortReopen {
-		s = append(s, "short-reopen")
-	}
-	if c.rootByCoverage {
-		s = append(s, "root-by-coverage")
 	}
 	if c.rootByUrgency {
 		s = append(s, "root-by-urgency")
@@ -98,28 +72,8 @@ type prototype struct {
 	firing map[string]int
 }
 
-const protoDepth = 16
-
-func (p *prototype) firingSet() map[string]bool {
-	out := make(map[string]bool, len(p.firing))
-	for ci := range p.firing {
-		out[ci] = true
-	}
-	return out
-}
-
 func (p *prototype) Near(ci string, targets map[string]bool) map[string]incident.Link {
-	if p.firingTargets {
-		kept := make(map[string]bool, len(targets))
-		for t := range targets {
-			if p.firing[t] > 0 {
-				kept[t] = true
-			}
-		}
-		targets = kept
-	}
 	links := p.Correlator.Near(ci, targets)
-	g := p.Graph()
 	if p.strictClusters {
 		for y, l := range links {
 			for _, rel := range strings.Split(l.Path, ", ") {
@@ -136,10 +90,7 @@ func (p *prototype) Near(ci string, targets map[string]bool) map[string]incident
 		// needs (ties to the smallest id).
 		best, bestHops := "", 0
 		for y, l := range links {
-			if y == ci {
-				continue
-			}
-			if _, _, above := g.DependsOnAny(y, map[string]bool{ci: true}, p.MaxHops()); above {
+			if y == ci || l.Above {
 				continue
 			}
 			if best == "" || l.Hops < bestHops || l.Hops == bestHops && y < best {
@@ -152,80 +103,23 @@ func (p *prototype) Near(ci string, targets map[string]bool) map[string]incident
 			}
 		}
 	}
-	if !p.causesOnlyBelowRoots {
-		return links
-	}
-	firing := p.firingSet()
-	delete(firing, ci)
-	for y := range links {
-		if y == ci {
-			continue
-		}
-		// y above ci: ci would join as a possible cause of y.
-		if _, _, above := g.DependsOnAny(y, map[string]bool{ci: true}, p.MaxHops()); !above {
-			continue
-		}
-		if _, _, beneath := g.DependsOnAny(y, firing, protoDepth); beneath {
-			delete(links, y) // y has its own cause already
-		}
-	}
 	return links
 }
 
-func (p *prototype) RootCause(members map[string]*incident.CIMember) (string, string) {
-	if !p.rootByCoverage && !p.rootByUrgency {
-		return p.Correlator.RootCause(members)
+func (p *prototype) RootCause(members map[string]*incident.CIMember) incident.Cause {
+	c := p.Correlator.RootCause(members)
+	if !p.rootByUrgency || len(c.Candidates) < 2 {
+		return c
 	}
-	g := p.Graph()
-	firing := map[string]bool{}
-	for ci, m := range members {
-		if m.Firing > 0 {
-			firing[ci] = true
-		}
-	}
-	if len(firing) == 0 {
-		return "", ""
-	}
-	var roots []string
-	for ci := range firing {
-		if _, _, below := g.DependsOnAny(ci, firing, protoDepth); !below {
-			roots = append(roots, ci)
+	best := c.Candidates[0]
+	for _, r := range c.Candidates[1:] {
+		if members[r].Urgency < members[best].Urgency {
+			best = r
 		}
 	}
-	if len(roots) == 0 {
-		for ci := range firing {
-			roots = append(roots, ci)
-		}
-	}
-	cover := map[string]int{}
-	if p.rootByCoverage {
-		for _, r := range roots {
-			others := map[string]bool{}
-			for ci := range firing {
-				if ci != r {
-					others[ci] = true
-				}
-			}
-			cover[r] = len(g.Near(r, protoDepth, others))
-		}
-	}
-	sort.Slice(roots, func(i, j int) bool {
-		a, b := members[roots[i]], members[roots[j]]
-		if cover[roots[i]] != cover[roots[j]] {
-			return cover[roots[i]] > cover[roots[j]]
-		}
-		if p.rootByUrgency && a.Urgency != b.Urgency {
-			return a.Urgency < b.Urgency
-		}
-		if !a.FirstFiring.Equal(b.FirstFiring) {
-			return a.FirstFiring.Before(b.FirstFiring)
-		}
-		if a.Urgency != b.Urgency {
-			return a.Urgency < b.Urgency
-		}
-		return roots[i] < roots[j]
-	})
-	return roots[0], "prototype"
+	c.CI = best
+	c.Candidates = append([]string{best}, slices.DeleteFunc(slices.Clone(c.Candidates), func(s string) bool { return s == best })...)
+	return c
 }
 
 var _ incident.Topology = (*prototype)(nil)
@@ -233,9 +127,6 @@ var _ incident.Topology = (*prototype)(nil)
 func withChange(o Options, c change) Options {
 	o.wrap = func(corr *correlate.Correlator, firing map[string]int) incident.Topology {
 		return &prototype{Correlator: corr, change: c, firing: firing}
-	}
-	if c.shortReopen {
-		o.tune = func(p *incident.Policy) { p.ReopenWindow = p.CorrelationWindow }
 	}
 	return o
 }
@@ -246,19 +137,9 @@ func TestPrototypes(t *testing.T) {
 	}
 	changes := []change{
 		{},
-		{firingTargets: true},
-		{causesOnlyBelowRoots: true},
 		{rootByUrgency: true},
-		{rootByCoverage: true},
-		{firingTargets: true, causesOnlyBelowRoots: true},
-		{firingTargets: true, causesOnlyBelowRoots: true, rootByCoverage: true},
 		{oneSymptomIncident: true},
-		{firingTargets: true, causesOnlyBelowRoots: true, oneSymptomIncident: true, rootByCoverage: true},
 		{strictClusters: true},
-		{firingTargets: true, causesOnlyBelowRoots: true, strictClusters: true, rootByCoverage: true},
-		{shortReopen: true},
-		{firingTargets: true, causesOnlyBelowRoots: true, shortReopen: true, rootByCoverage: true},
-		{firingTargets: true, causesOnlyBelowRoots: true, strictClusters: true, shortReopen: true, rootByCoverage: true},
 	}
 	gaps := []time.Duration{time.Hour}
 	if s := os.Getenv("GAPS"); s != "" {
