@@ -13,15 +13,15 @@ type section struct {
 	OnCall Config `yaml:"oncall"`
 }
 
-func validate(t *testing.T, src string) string {
+func validate(t *testing.T, file, src string) string {
 	t.Helper()
 	var s section
-	d, err := strictyaml.Parse("test.yml", []byte(src), &s)
+	d, err := strictyaml.Parse(file, []byte(src), &s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.OnCall.Validate(d, "oncall")
-	if err := d.Err("test.yml"); err != nil {
+	if err := d.Err(file); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -98,13 +98,13 @@ test.yml:31: oncall.schedules[1]: has no layers and no overrides, so nobody is e
 test.yml:33: oncall.schedules[2].layers[0].rotation.type: "yearly" is not hourly, daily, weekly or custom
 test.yml:34: oncall.schedules[3].layers[0].rotation.shift: must be at least 1h and whole minutes
 test.yml:34: oncall.schedules[3].layers[0].rotation.every: custom rotations set the turn's length with shift, not every`
-	if got := validate(t, src); got != want {
+	if got := validate(t, "test.yml", src); got != want {
 		t.Errorf("got:\n%s\n\nwant:\n%s", got, want)
 	}
 }
 
 func TestValidConfigHasNoErrors(t *testing.T) {
-	if got := validate(t, "oncall:\n"+indent(oneSchedule("Europe/Berlin", busy), "  ")); got != "" {
+	if got := validate(t, "test.yml", "oncall:\n"+indent(oneSchedule("Europe/Berlin", busy), "  ")); got != "" {
 		t.Errorf("valid config rejected:\n%s", got)
 	}
 }

@@ -427,7 +427,7 @@ layers: [{rotation: {type: daily, handoff: "09:00"}, start: 2026-03-01, particip
 			probes        []probe
 		}{
 			{"Europe/Berlin", "02:30", []probe{
-				{"2026-03-29T00:59:59Z", "bob/0"}, // 01:59:59 CET
+				{"2026-03-29T00:59:59Z", "bob/0"},   // 01:59:59 CET
 				{"2026-03-29T01:00:00Z", "alice/0"}, // 03:00 CEST, when the clock passes 02:30
 				{"2026-10-25T00:29:59Z", "bob/0"},
 				{"2026-10-25T00:30:00Z", "alice/0"}, // 02:30 CEST, the first 02:30
