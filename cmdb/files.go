@@ -24,10 +24,12 @@ var (
 // file and line it comes from.
 func ParseFiles(files []File) (*Document, error) {
 	merged := &Document{}
-	md := strictyaml.NewDecoder()
 	var errs strictyaml.Errors
+	// A span is one file's entries in merged; its decoder finds the lines
+	// of errors, which are rare, so nothing is looked up while all is well.
 	type span struct {
 		file       string
+		d          *strictyaml.Decoder
 		cis, rels  int // offsets of the file's entries in merged
 		nCI, nRels int
 	}
@@ -43,54 +45,47 @@ func ParseFiles(files []File) (*Document, error) {
 			errs = append(errs, err.(strictyaml.Errors)...)
 			continue
 		}
-		sp := span{file: f.Name, cis: len(merged.CIs), rels: len(merged.Relations), nCI: len(doc.CIs), nRels: len(doc.Relations)}
-		spans = append(spans, sp)
-		for key, line := range d.Lines() {
-			if m := indexed.FindStringSubmatch(key); m != nil {
-				i, _ := strconv.Atoi(m[2])
-				off := sp.cis
-				if m[1] == "relations" {
-					off = sp.rels
-				}
-				md.SetLine(fmt.Sprintf("%s[%d]%s", m[1], i+off, m[3]), line)
-			}
-		}
+		spans = append(spans, span{file: f.Name, d: d, cis: len(merged.CIs), rels: len(merged.Relations), nCI: len(doc.CIs), nRels: len(doc.Relations)})
 		merged.CIs = append(merged.CIs, doc.CIs...)
 		merged.Relations = append(merged.Relations, doc.Relations...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	md := strictyaml.NewDecoder()
 	merged.validate(md)
 	// locate maps an index of the merged document to its file and index.
-	locate := func(kind string, i int) (string, int) {
-		for _, sp := range spans {
+	locate := func(kind string, i int) (*span, int) {
+		for k := range spans {
+			sp := &spans[k]
 			off, n := sp.cis, sp.nCI
 			if kind == "relations" {
 				off, n = sp.rels, sp.nRels
 			}
 			if i >= off && i < off+n {
-				return sp.file, i - off
+				return sp, i - off
 			}
 		}
-		return "", i
+		return nil, i
 	}
 	for _, e := range md.Errs() {
-		// Name the file of the entry, and its index within that file, in
-		// the key and in the message (duplicate of cis[3]).
+		// Name the file of the entry, its index within that file and its
+		// line, in the key and in the message (duplicate of cis[3]).
 		if m := indexed.FindStringSubmatch(e.Key); m != nil {
 			i, _ := strconv.Atoi(m[2])
-			file, j := locate(m[1], i)
-			e.File, e.Key = file, fmt.Sprintf("%s[%d]%s", m[1], j, m[3])
+			if sp, j := locate(m[1], i); sp != nil {
+				e.File, e.Key = sp.file, fmt.Sprintf("%s[%d]%s", m[1], j, m[3])
+				e.Line = sp.d.Line(e.Key)
+			}
 		}
 		e.Msg = mentioned.ReplaceAllStringFunc(e.Msg, func(ref string) string {
 			m := mentioned.FindStringSubmatch(ref)
 			i, _ := strconv.Atoi(m[2])
-			file, j := locate(m[1], i)
-			if file == e.File {
+			sp, j := locate(m[1], i)
+			if sp == nil || sp.file == e.File {
 				return fmt.Sprintf("%s[%d]", m[1], j)
 			}
-			return fmt.Sprintf("%s %s[%d]", file, m[1], j)
+			return fmt.Sprintf("%s %s[%d]", sp.file, m[1], j)
 		})
 		errs = append(errs, e)
 	}

@@ -95,8 +95,8 @@ func Parse(file string, data []byte) (*Document, error) {
 }
 
 // parseValidJSON is the fast path for large JSON documents: a plain decode
-// and validation, several times faster than the strict decoder's node tree
-// and line bookkeeping. Anything it does not accept (YAML, unknown fields,
+// and validation, several times faster than yaml.v3 building the strict
+// decoder's node tree. Anything it does not accept (YAML, unknown fields,
 // wrong types, an invalid document) goes through the strict decoder, which
 // names file, line and key. One difference: a key repeated within a JSON
 // object takes its last value here instead of being an error.
@@ -144,12 +144,14 @@ func (doc *Document) validate(d *strictyaml.Decoder) {
 	ids := make(map[string]int, len(doc.CIs))
 	for i := range doc.CIs {
 		ci := &doc.CIs[i]
-		key := fmt.Sprintf("cis[%d]", i)
+		// The key path is written only for an error: formatting one per
+		// CI cost a fifth of validating 100,000 CIs.
+		key := func(sub string) string { return "cis[" + strconv.Itoa(i) + "]" + sub }
 		switch first, dup := ids[ci.ID]; {
 		case ci.ID == "":
-			d.Failf(key, "a CI needs an id")
+			d.Failf(key(""), "a CI needs an id")
 		case dup:
-			d.Failf(key+".id", "duplicate id %q (first at cis[%d])", ci.ID, first)
+			d.Failf(key(".id"), "duplicate id %q (first at cis[%d])", ci.ID, first)
 		default:
 			ids[ci.ID] = i
 		}
@@ -157,16 +159,16 @@ func (doc *Document) validate(d *strictyaml.Decoder) {
 			ci.Criticality = DefaultCriticality
 		}
 		if ci.Criticality < 1 || ci.Criticality > 5 {
-			d.Failf(key+".criticality", "%d is not 1 (highest) to 5", ci.Criticality)
+			d.Failf(key(".criticality"), "%d is not 1 (highest) to 5", ci.Criticality)
 		}
 		for j, m := range ci.Match {
 			if len(m) == 0 {
-				d.Failf(fmt.Sprintf("%s.match[%d]", key, j), "an empty label set would match every alert")
+				d.Failf(key(fmt.Sprintf(".match[%d]", j)), "an empty label set would match every alert")
 			}
 		}
 		if v, ok := ci.Attributes["min_up"]; ok {
 			if n, err := strconv.Atoi(v); err != nil || n < 1 {
-				d.Failf(key+".attributes.min_up", "%q is not a positive number", v)
+				d.Failf(key(".attributes.min_up"), "%q is not a positive number", v)
 			}
 		}
 	}
@@ -177,25 +179,25 @@ func (doc *Document) validate(d *strictyaml.Decoder) {
 	seen := make(map[Relation]int, len(doc.Relations))
 	memberOf := map[string][]string{}
 	for i, r := range doc.Relations {
-		key := fmt.Sprintf("relations[%d]", i)
+		key := func(sub string) string { return "relations[" + strconv.Itoa(i) + "]" + sub }
 		switch {
 		case r.Type == "":
-			d.Failf(key, "missing type")
+			d.Failf(key(""), "missing type")
 		case !valid[r.Type]:
-			d.Failf(key+".type", "unknown relation type %q (want one of %v)", r.Type, RelationTypes)
+			d.Failf(key(".type"), "unknown relation type %q (want one of %v)", r.Type, RelationTypes)
 		}
-		for _, end := range []struct{ name, id string }{{"from", r.From}, {"to", r.To}} {
+		for _, end := range [...]struct{ name, id string }{{"from", r.From}, {"to", r.To}} {
 			if end.id == "" {
-				d.Failf(key, "missing %s", end.name)
+				d.Failf(key(""), "missing %s", end.name)
 			} else if _, ok := ids[end.id]; !ok {
-				d.Failf(key+"."+end.name, "no CI with id %q", end.id)
+				d.Failf(key("."+end.name), "no CI with id %q", end.id)
 			}
 		}
 		if r.From == r.To && r.From != "" {
-			d.Failf(key, "a CI cannot relate to itself")
+			d.Failf(key(""), "a CI cannot relate to itself")
 		}
 		if first, dup := seen[r]; dup {
-			d.Failf(key, "duplicate of relations[%d]", first)
+			d.Failf(key(""), "duplicate of relations[%d]", first)
 		}
 		seen[r] = i
 		if r.Type == MemberOf {
