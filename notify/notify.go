@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -245,6 +246,12 @@ func (r *resolver) url(key string, v Secret) string {
 		if err := checkURL(u); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("%s.%s: %v", r.path, key, err))
 		}
+	}
+	// Tokens live in the path or query (Slack's /services/T/B/TOKEN), and
+	// endpoints echo them without the host.
+	if parsed, err := url.Parse(u); err == nil {
+		pw, _ := parsed.User.Password()
+		r.red.add(strings.TrimPrefix(parsed.Path, "/"), parsed.RawQuery, pw)
 	}
 	return u
 }
