@@ -192,8 +192,9 @@ func compileLayer(l Layer, z zone, index int, p string, fail failFunc, knownUser
 	case "hourly":
 		cycle = hour
 		if hasOffset {
-			m, err := strconv.Atoi(strings.TrimPrefix(r.Handoff, ":"))
-			if err != nil || m < 0 || m > 59 || strings.HasPrefix(r.Handoff, "+") || strings.HasPrefix(r.Handoff, "-") {
+			digits := strings.TrimPrefix(r.Handoff, ":")
+			m, err := strconv.Atoi(digits)
+			if err != nil || len(digits) > 2 || digits[0] < '0' || digits[0] > '9' || m > 59 {
 				badHandoff(`the minute of the hour, "MM" or ":MM" (e.g. ":30")`)
 			}
 			offset = int64(m) * minute
@@ -244,7 +245,7 @@ func compileLayer(l Layer, z zone, index int, p string, fail failFunc, knownUser
 		fail(rp+".shift", "only custom rotations take shift; %s rotations use every", r.Type)
 	}
 
-	lay := &layer{index: index, period: period, users: l.Participants}
+	lay := &layer{index: index, period: period, users: append([]string(nil), l.Participants...)}
 	if checkTime(fail, p, "start", l.Start, "the date or time the rotation begins") {
 		lay.anchor = l.Start.civilIn(z)
 		if hasOffset {

@@ -124,9 +124,14 @@ func TestNewReportsErrors(t *testing.T) {
 		}
 	}
 	cfg.Users = append(cfg.Users, User{ID: "bob", Timezone: "UTC", Contacts: []Contact{{Notifier: "mail"}}})
-	cfg.Schedules[0].Layers[0].Start, _ = ParseLocalTime("2026-01-05")
-	if _, err := New(cfg); err != nil {
+	cfg.Schedules[0].Layers[0].Start = At(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	dir, err := New(cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	a, ok, _ := dir.OnCall("s", time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	if b, _, _ := dir.OnCall("s", time.Date(2026, 1, 5, 8, 59, 59, 0, time.UTC)); !ok || a.User != "bob" || b.User != "" {
+		t.Errorf("a rotation started with At: %+v, before it %+v", a, b)
 	}
 }
 

@@ -526,6 +526,9 @@ func TestUnknownIDs(t *testing.T) {
 	if got := len(dir.Users()); got != 5 {
 		t.Errorf("%d users", got)
 	}
+	if got := dir.Schedules(); len(got) != 1 || got[0] != "s" {
+		t.Errorf("schedules %v", got)
+	}
 }
 
 func TestUserShifts(t *testing.T) {

@@ -80,8 +80,3 @@ func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
 
 // weekday of a civil day number (days since 1970-01-01, a Thursday).
 func weekday(civilDay int64) time.Weekday { return time.Weekday(floorMod(civilDay+4, 7)) }
-
-// civilOf returns the civil seconds of a wall-clock reading.
-func civilOf(y int, mo time.Month, d, h, mi, s int) int64 {
-	return time.Date(y, mo, d, h, mi, s, 0, time.UTC).Unix()
-}
