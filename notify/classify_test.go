@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -133,5 +135,25 @@ func TestUnclassifiedErrors(t *testing.T) {
 		if _, ok := RetryAfter(err); ok {
 			t.Errorf("RetryAfter(%v)", err)
 		}
+	}
+}
+
+func TestHTTPSTrustComesFromTLSConfig(t *testing.T) {
+	srv := httptest.NewTLSServer(&recorder{status: 200})
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	doc := `
+notifiers:
+  - {name: hook, type: webhook, url: "` + srv.URL + `"}
+`
+	trusted := build1(t, doc, Options{TLSConfig: &tls.Config{RootCAs: pool}}, "hook")
+	if err := trusted.Send(context.Background(), message()); err != nil {
+		t.Errorf("with the server's CA: %v", err)
+	}
+	untrusted := build1(t, doc, Options{TLSConfig: &tls.Config{RootCAs: x509.NewCertPool()}}, "hook")
+	err := untrusted.Send(context.Background(), message())
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("an untrusted certificate: %v, want a permanent certificate error", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -156,10 +157,9 @@ func (c Config) Validate(d *strictyaml.Decoder, path string) {
 			if n.RoutingKey == "" {
 				d.Failf(p, "routing_key is required: the integration key of a PagerDuty Events API v2 service")
 			}
-			if n.EventsURL != "" {
-				if err := checkURL(n.EventsURL); err != nil {
-					d.Failf(key("events_url"), "%v", err)
-				}
+			if n.EventsURL != "" && checkURL(n.EventsURL) != nil {
+				// Not a secret: show it.
+				d.Failf(key("events_url"), "%q is not an http(s) URL", n.EventsURL)
 			}
 		case TypeWebhook:
 			checkRefs("url", string(n.URL))
@@ -171,7 +171,13 @@ func (c Config) Validate(d *strictyaml.Decoder, path string) {
 					d.Failf(key("url"), "%v", err)
 				}
 			}
-			for h, v := range n.Headers {
+			names := make([]string, 0, len(n.Headers))
+			for h := range n.Headers {
+				names = append(names, h)
+			}
+			sort.Strings(names)
+			for _, h := range names {
+				v := n.Headers[h]
 				hk := strictyaml.Join(key("headers"), h)
 				checkRefs(strictyaml.Join("headers", h), string(v))
 				if !validHeaderName(h) {

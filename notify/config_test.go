@@ -43,7 +43,7 @@ notifiers:
     url: "https://x.example.com"
 `, []string{
 			"test.yml:3: notifiers[0]: routing_key is required: the integration key of a PagerDuty Events API v2 service",
-			"test.yml:5: notifiers[0].events_url: <url> is not an http(s) URL",
+			"test.yml:5: notifiers[0].events_url: \"events.pagerduty.com\" is not an http(s) URL",
 			"test.yml:6: notifiers[0].url: not a key of a pagerduty notifier (it belongs to webhook)",
 		}},
 		{"webhook", `

@@ -100,7 +100,9 @@ func (e *email) deliver(ctx context.Context, from string, to []*mail.Address, ms
 		return e.smtpError("greeting", err)
 	}
 	defer c.Close()
-	if err := c.Hello(helloName()); err != nil {
+	// net/smtp's own default; relays that check the name want a real
+	// one, which would need a config key.
+	if err := c.Hello("localhost"); err != nil {
 		return e.smtpError("EHLO", err)
 	}
 	if e.cfg.startTLS() {
@@ -143,10 +145,6 @@ func (e *email) deliver(ctx context.Context, from string, to []*mail.Address, ms
 	// The server has taken the message; a failed QUIT does not change that.
 	c.Quit()
 	return nil
-}
-
-func helloName() string {
-	return "localhost"
 }
 
 // mailView is what the mail templates render.

@@ -54,7 +54,6 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // smtpServer speaks just enough SMTP for one client at a time: EHLO,
 // STARTTLS, AUTH PLAIN, MAIL, RCPT, DATA, QUIT.
 type smtpServer struct {
-	t        *testing.T
 	ln       net.Listener
 	tls      *tls.Config
 	starttls bool              // offer STARTTLS
@@ -75,7 +74,6 @@ type received struct {
 
 func startSMTP(t *testing.T, s *smtpServer) string {
 	t.Helper()
-	s.t = t
 	s.sessions = make(chan received, 16)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

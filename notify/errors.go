@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -211,10 +210,4 @@ func oneLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
-}
-
-// isContextErr says whether err comes from the caller's context rather
-// than the endpoint.
-func isContextErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

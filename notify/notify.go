@@ -91,7 +91,8 @@ type Options struct {
 	// HTTPClient sends webhook, Slack and PagerDuty requests. The default
 	// does not follow redirects, so a signed body never goes elsewhere.
 	HTTPClient *http.Client
-	// TLSConfig is the base for SMTP TLS (for example private RootCAs).
+	// TLSConfig is the base for outgoing TLS, SMTP and (with the default
+	// HTTPClient) HTTPS: for example private RootCAs.
 	TLSConfig *tls.Config
 	// Metrics counts deliveries; nil counts nothing.
 	Metrics *Metrics
@@ -122,7 +123,7 @@ func New(cfg Config, opts Options) (*Notifiers, error) {
 		opts.Clock = clock.Real{}
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = defaultHTTPClient()
+		opts.HTTPClient = defaultHTTPClient(opts.TLSConfig)
 	}
 	d := strictyaml.NewDecoder()
 	cfg.Validate(d, "notifiers")
@@ -256,8 +257,11 @@ func (r *resolver) url(key string, v Secret) string {
 	return u
 }
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(tc *tls.Config) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tc != nil {
+		t.TLSClientConfig = tc.Clone()
+	}
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.ResponseHeaderTimeout = 30 * time.Second
 	return &http.Client{
