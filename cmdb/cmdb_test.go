@@ -3,6 +3,7 @@ package cmdb
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -339,6 +340,39 @@ func TestRootsAgreesWithDependsOnAny(t *testing.T) {
 		}
 		if got := g.Roots(firing, 16); !reflect.DeepEqual(got, want) {
 			t.Errorf("Roots(%v) = %v, want %v", firing, got, want)
+		}
+	}
+}
+
+// Above must name exactly the CIs of the set that depend on the CI (what
+// DependsOnAny finds walking down from each), and walks must not leak into
+// each other through the pooled visit stamps.
+func TestAboveAgreesWithDependsOnAny(t *testing.T) {
+	g := mustGraph(t, layered)
+	for _, tt := range []struct {
+		id  string
+		set []string
+	}{
+		{"db", []string{"api", "web", "shop", "db"}},
+		{"node-1", []string{"node-1", "node-2", "pg-cluster", "db", "blog"}},
+		{"web", []string{"web", "blog", "ghost", "api"}},
+		{"ghost", []string{"web"}},
+	} {
+		set := map[string]bool{}
+		for _, id := range tt.set {
+			set[id] = true
+		}
+		var want []string
+		for _, f := range tt.set {
+			if id, _, ok := g.DependsOnAny(f, map[string]bool{tt.id: true}, 16); ok && id == tt.id {
+				want = append(want, f)
+			}
+		}
+		sort.Strings(want)
+		for round := 0; round < 3; round++ { // the pool hands back used walkers
+			if got := g.Above(tt.id, set, 16); !reflect.DeepEqual(got, want) {
+				t.Errorf("Above(%s, %v) = %v, want %v", tt.id, tt.set, got, want)
+			}
 		}
 	}
 }

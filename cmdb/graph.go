@@ -27,7 +27,7 @@ type Graph struct {
 	minUp   []int32
 	// match indexes every CI match set by one of its label pairs.
 	match map[labelPair][]matcher
-	// walkers are reused by Above.
+	// walkers are reused by walks (Roots, Above, Impact).
 	walkers sync.Pool
 }
 
@@ -275,35 +275,36 @@ func (g *Graph) DependsOnAny(id string, set map[string]bool, maxDepth int) (stri
 // CI beneath it), instead of one walk down per CI: large incidents stay
 // cheap. Unknown ids are candidates.
 func (g *Graph) Roots(firing []string, depth int) []string {
-	seen := make([]bool, len(g.doc.CIs))
-	var frontier []int32
+	w := g.walker()
+	defer g.walkers.Put(w)
+	frontier := w.frontier[:0]
 	for _, id := range firing {
 		x, ok := g.index[id]
 		if !ok {
 			continue
 		}
 		for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
-			if !seen[e.ci] {
-				seen[e.ci] = true
+			if w.visit(e.ci) {
 				frontier = append(frontier, e.ci)
 			}
 		}
 	}
+	next := w.next[:0]
 	for hop := 2; hop <= depth && len(frontier) > 0; hop++ {
-		var next []int32
+		next = next[:0]
 		for _, x := range frontier {
 			for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
-				if !seen[e.ci] {
-					seen[e.ci] = true
+				if w.visit(e.ci) {
 					next = append(next, e.ci)
 				}
 			}
 		}
-		frontier = next
+		frontier, next = next, frontier
 	}
+	w.frontier, w.next = frontier, next
 	var out []string
 	for _, id := range firing {
-		if x, ok := g.index[id]; !ok || !seen[x] {
+		if x, ok := g.index[id]; !ok || !w.seen(x) {
 			out = append(out, id)
 		}
 	}
@@ -334,47 +335,62 @@ type Impacted struct {
 // degraded; a cluster is degraded while at least min_up (default 1) of its
 // members are up, and down below that.
 func (g *Graph) Impact(failed []string) []Impacted {
-	state := map[int32]State{}
-	downMembers := map[int32]int32{}
-	countedDown := map[int32]bool{} // member_of relations already counted
-	var work []int32
+	w := g.walker()
+	defer g.walkers.Put(w)
+	// w.state holds each visited CI's state; clusters count their down
+	// members, each member_of relation once.
+	var downMembers map[int32]int32
+	var countedDown map[int32]bool
+	work := w.frontier[:0]
+	reached := w.next[:0]
 	for _, id := range failed {
-		if i, ok := g.index[id]; ok && state[i] != Down {
-			state[i] = Down
+		if i, ok := g.index[id]; ok && w.stateOf(i) != Down {
+			if w.visit(i) {
+				reached = append(reached, i)
+			}
+			w.state[i] = down
 			work = append(work, i)
 		}
 	}
 	for len(work) > 0 {
-		x := work[0]
-		work = work[1:]
+		x := work[len(work)-1]
+		work = work[:len(work)-1]
 		for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
 			y := e.ci
-			var s State
+			var s uint8
 			if g.doc.Relations[e.rel].Type == MemberOf {
-				if state[x] == Down && !countedDown[e.rel] {
+				if downMembers == nil {
+					downMembers, countedDown = map[int32]int32{}, map[int32]bool{}
+				}
+				if w.state[x] == down && !countedDown[e.rel] {
 					countedDown[e.rel] = true
 					downMembers[y]++
 				}
-				s = Degraded
+				s = degraded
 				if g.members[y]-downMembers[y] < g.minUp[y] {
-					s = Down
+					s = down
 				}
 			} else {
-				s = state[x]
+				s = w.state[x]
 			}
-			if worse(s, state[y]) {
-				state[y] = s
+			if w.visit(y) {
+				reached = append(reached, y)
+				w.state[y] = 0
+			}
+			if s > w.state[y] {
+				w.state[y] = s
 				work = append(work, y)
 			}
 		}
 	}
 	var out []Impacted
-	for i, s := range state {
+	for _, i := range reached {
 		ci := &g.doc.CIs[i]
 		if ci.Class == ClassBusinessService {
-			out = append(out, Impacted{CI: ci.ID, Name: ci.Name, Class: ci.Class, Criticality: ci.Criticality, State: s})
+			out = append(out, Impacted{CI: ci.ID, Name: ci.Name, Class: ci.Class, Criticality: ci.Criticality, State: stateNames[w.state[i]]})
 		}
 	}
+	w.frontier, w.next = work, reached
 	sort.Slice(out, func(a, b int) bool {
 		if out[a].Criticality != out[b].Criticality {
 			return out[a].Criticality < out[b].Criticality
@@ -384,38 +400,25 @@ func (g *Graph) Impact(failed []string) []Impacted {
 	return out
 }
 
-func worse(s, than State) bool {
-	rank := func(s State) int {
-		switch s {
-		case Down:
-			return 2
-		case Degraded:
-			return 1
-		}
-		return 0
-	}
-	return rank(s) > rank(than)
-}
+// Impact states as walk values, ordered by severity.
+const (
+	unaffected uint8 = iota
+	degraded
+	down
+)
+
+var stateNames = [...]State{unaffected: "", degraded: Degraded, down: Down}
 
 // Above returns the CIs of set that need id, transitively within depth
-// relations: the failures that a failure of id can explain. It marks visits
-// in a pooled array instead of a map, because root-cause ranking runs it
-// once per candidate in every recomputation.
+// relations: the failures that a failure of id can explain.
 func (g *Graph) Above(id string, set map[string]bool, depth int) []string {
 	src, ok := g.index[id]
 	if !ok || len(set) == 0 {
 		return nil
 	}
-	w, _ := g.walkers.Get().(*walker)
-	if w == nil || len(w.seen) != len(g.doc.CIs) {
-		w = &walker{seen: make([]uint32, len(g.doc.CIs))}
-	}
+	w := g.walker()
 	defer g.walkers.Put(w)
-	if w.gen++; w.gen == 0 { // wrapped: forget every old mark
-		clear(w.seen)
-		w.gen = 1
-	}
-	w.seen[src] = w.gen
+	w.visit(src)
 	frontier := append(w.frontier[:0], src)
 	next := w.next[:0]
 	var out []string
@@ -423,10 +426,9 @@ func (g *Graph) Above(id string, set map[string]bool, depth int) []string {
 		next = next[:0]
 		for _, x := range frontier {
 			for _, e := range g.impacts[g.impactsAt[x]:g.impactsAt[x+1]] {
-				if w.seen[e.ci] == w.gen {
+				if !w.visit(e.ci) {
 					continue
 				}
-				w.seen[e.ci] = w.gen
 				next = append(next, e.ci)
 				if id := g.doc.CIs[e.ci].ID; set[id] {
 					out = append(out, id)
@@ -440,9 +442,48 @@ func (g *Graph) Above(id string, set map[string]bool, depth int) []string {
 	return out
 }
 
-// walker is the reusable state of one Above walk.
+// walker is the reusable state of a walk over the graph: a visit stamp per
+// CI (visited in this walk when equal to gen), so that a walk costs what it
+// visits, not the size of the graph.
 type walker struct {
-	seen           []uint32 // == gen: visited in the current walk
+	stamp          []uint32
 	gen            uint32
+	state          []uint8 // Impact's per-CI state, valid where visited
 	frontier, next []int32
+}
+
+// walker takes a fresh walker from the pool; put it back when done.
+func (g *Graph) walker() *walker {
+	w, _ := g.walkers.Get().(*walker)
+	if w == nil {
+		w = &walker{stamp: make([]uint32, len(g.doc.CIs)), state: make([]uint8, len(g.doc.CIs))}
+	}
+	w.reset()
+	return w
+}
+
+// reset starts a new walk.
+func (w *walker) reset() {
+	if w.gen++; w.gen == 0 { // wrapped: forget every old stamp
+		clear(w.stamp)
+		w.gen = 1
+	}
+}
+
+// visit marks x and reports whether it is new in this walk.
+func (w *walker) visit(x int32) bool {
+	if w.stamp[x] == w.gen {
+		return false
+	}
+	w.stamp[x] = w.gen
+	return true
+}
+
+func (w *walker) seen(x int32) bool { return w.stamp[x] == w.gen }
+
+func (w *walker) stateOf(x int32) State {
+	if !w.seen(x) {
+		return ""
+	}
+	return stateNames[w.state[x]]
 }

@@ -29,6 +29,9 @@ type Options struct {
 	ImpactByCriticality map[int]int
 }
 
+// maxReasonCIs is how many dependent CIs a root-cause reason names.
+const maxReasonCIs = 10
+
 // maxRootDepth bounds the search below a root-cause candidate; real
 // dependency chains are far shorter.
 const maxRootDepth = 16
@@ -133,9 +136,20 @@ func (c *Correlator) RootCause(members map[string]*incident.CIMember) incident.C
 	if len(roots) == 0 { // only in a dependency cycle: fall back to all
 		roots = ids
 	}
+	// With one candidate every other firing CI sits above it (that is how
+	// the others stopped being candidates): no walk needed.
 	above := make(map[string][]string, len(roots))
-	for _, r := range roots {
-		above[r] = g.Above(r, firing, maxRootDepth)
+	if len(roots) == 1 {
+		for _, ci := range ids {
+			if ci != roots[0] {
+				above[roots[0]] = append(above[roots[0]], ci)
+			}
+		}
+		sort.Strings(above[roots[0]])
+	} else {
+		for _, r := range roots {
+			above[r] = g.Above(r, firing, maxRootDepth)
+		}
 	}
 	sort.Slice(roots, func(i, j int) bool {
 		ri, rj := roots[i], roots[j]
@@ -159,6 +173,10 @@ func rootReason(root string, above []string, firing, candidates int) string {
 	depend := " depend on it"
 	if len(above) == 1 {
 		depend = " depends on it"
+	}
+	// Name the first few: a storm's reason stays readable.
+	if len(above) > maxReasonCIs {
+		above = append(above[:maxReasonCIs:maxReasonCIs], fmt.Sprintf("and %d more", len(above)-maxReasonCIs))
 	}
 	switch {
 	case firing == 1:

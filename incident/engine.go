@@ -179,6 +179,10 @@ type batch struct {
 	repeated   map[*Alert]int // plain repeats this batch, by count
 	dirtyI     map[*Incident]bool
 	nextTemp   int64
+	// stale incidents need their root cause, impact and priority
+	// re-derived, each for the last alert that changed it (in order).
+	stale      map[*Incident]string
+	staleOrder []*Incident
 }
 
 // Apply deduplicates inputs against state and groups new alerts into
@@ -193,6 +197,7 @@ func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Change
 		dirtyA:   map[*Alert]bool{},
 		repeated: map[*Alert]int{},
 		dirtyI:   map[*Incident]bool{},
+		stale:    map[*Incident]string{},
 	}
 	if state.Alerts == nil {
 		state.Alerts = map[string]*Alert{}
@@ -211,6 +216,7 @@ func (p *Policy) Apply(state *State, inputs []AlertInput, now time.Time) *Change
 	for i := range inputs {
 		b.apply(&inputs[i])
 	}
+	b.rederiveStale()
 	for a, n := range b.repeated {
 		if !b.dirtyA[a] { // written whole anyway
 			if b.ch.Repeats == nil {
@@ -494,6 +500,8 @@ func (b *batch) place(a *Alert, via string) *Incident {
 		a.Explanation = "on no CI: grouped by labels " + inc.GroupKey
 		return inc
 	}
+	// Placement reads the incidents' firing CIs and root-cause candidates.
+	b.rederiveStale()
 	// Every firing CI of an open incident that still takes alerts: a CI
 	// whose alerts resolved no longer attracts new failures.
 	targets := map[string]bool{}
@@ -645,12 +653,32 @@ func (b *batch) member(inc *Incident, a *Alert) *CIMember {
 	return inc.Correlation.CIs[a.CI]
 }
 
-// recompute re-derives an incident's root cause, impact and priority from
-// its firing CIs. The root cause stays when nothing fires any more.
+// recompute marks an incident's root cause, impact and priority for
+// re-deriving from its firing CIs. The work runs once per incident when the
+// next placement needs it or the batch ends, not once per change: an alert
+// that merges incidents and brings a new CI would otherwise pay three times.
 func (b *batch) recompute(inc *Incident, alertID string) {
 	if inc.Correlation == nil || b.p.Topology == nil {
 		return
 	}
+	if _, ok := b.stale[inc]; !ok {
+		b.staleOrder = append(b.staleOrder, inc)
+	}
+	b.stale[inc] = alertID
+}
+
+// rederiveStale re-derives every incident marked by recompute.
+func (b *batch) rederiveStale() {
+	for _, inc := range b.staleOrder {
+		b.rederive(inc, b.stale[inc])
+	}
+	clear(b.stale)
+	b.staleOrder = b.staleOrder[:0]
+}
+
+// rederive re-derives an incident's root cause, impact and priority from
+// its firing CIs. The root cause stays when nothing fires any more.
+func (b *batch) rederive(inc *Incident, alertID string) {
 	cause := b.p.Topology.RootCause(inc.Correlation.CIs)
 	if ci := cause.CI; ci != "" {
 		if ci != inc.RootCause && inc.RootCause != "" {
