@@ -200,6 +200,23 @@ func MatchLabels(labels map[string]string, inc Incident, ci CI) map[string]strin
 	return out
 }
 
+// NewData returns the Data a run of rb starts from: Runbook filled in and a
+// zero result for every named step, so that templates and expressions that
+// read a step which has not run see zero values instead of failing. The
+// engine fills in the rest and records each step's result as it ends.
+func (rb *Runbook) NewData() *Data {
+	d := &Data{
+		Runbook: RunInfo{Name: rb.Name, Description: rb.Description},
+		Steps:   map[string]StepResult{},
+		Inputs:  map[string]any{},
+		Labels:  map[string]string{},
+	}
+	for _, n := range rb.StepNames() {
+		d.Steps[n] = StepResult{}
+	}
+	return d
+}
+
 // withDefaults returns d with nil maps made empty, so that templates and
 // expressions see empty collections rather than nil.
 func (d *Data) withDefaults() *Data {

@@ -3,6 +3,7 @@ package runbooks
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -69,7 +70,6 @@ func newEnv(d *Data) env {
 func compileCondition(src string, sc *scope) (*Condition, error) {
 	prog, err := expr.Compile(src,
 		expr.Env(env{}),
-		expr.AsBool(),
 		// now() would read the wall clock; `now` is the engine's clock.
 		expr.DisableBuiltin("now"),
 		expr.MaxNodes(maxExprNodes),
@@ -78,6 +78,10 @@ func compileCondition(src string, sc *scope) (*Condition, error) {
 		return nil, exprError(err)
 	}
 	node := prog.Node()
+	// A result of unknown type (a JSON field) is checked when evaluated.
+	if t := node.Type(); t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
+		return nil, fmt.Errorf("invalid expression: want a boolean, got %s", t)
+	}
 	v := &refVisitor{sc: sc}
 	ast.Walk(&node, v)
 	if v.err != nil {
@@ -130,7 +134,12 @@ func (v *refVisitor) Visit(n *ast.Node) {
 func (c *Condition) Eval(d *Data) (bool, error) {
 	out, err := vm.Run(c.prog, newEnv(d))
 	if err != nil {
-		return false, fmt.Errorf("evaluating %q: %w", c.Source, exprError(err))
+		msg := err.Error()
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		return false, fmt.Errorf("evaluating %q: %s", c.Source, msg)
 	}
 	b, ok := out.(bool)
 	if !ok {

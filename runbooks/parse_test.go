@@ -92,7 +92,7 @@ func TestParseReportsEachErrorAtItsKey(t *testing.T) {
 		{"when misspells a field", head + "  - {name: a, annotate: x}\n  - {when: 'steps.a.stauts == 200', annotate: y}\n",
 			"t.yml:6:6: steps[1].when: invalid expression: type runbooks.StepResult has no field stauts (column 9)"},
 		{"when is not boolean", head + "  - {when: '1 + 1', annotate: x}\n",
-			"t.yml:5:6: steps[0].when: invalid expression: expected bool, but got int"},
+			"t.yml:5:6: steps[0].when: invalid expression: want a boolean, got int"},
 		{"when calls now()", head + "  - {when: 'now() > now()', annotate: x}\n",
 			"t.yml:5:6: steps[0].when: invalid expression: "},
 		{"when names an unknown input", head + "  - {when: inputs.nope, annotate: x}\n",

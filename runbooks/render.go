@@ -250,7 +250,10 @@ func (r *Renderer) Render(s *Step, d *Data) (*Rendered, error) {
 		err = fmt.Errorf("step %s has no action", s.Label())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", s.Label(), err)
+		if s.Name != "" {
+			return nil, fmt.Errorf("step %s: %w", s.Name, err)
+		}
+		return nil, err
 	}
 	return out, nil
 }

@@ -253,10 +253,13 @@ func (t *Text) render(d *Data, resolve func(name string) (string, error)) (strin
 // cleanExecError drops text/template's "template: NAME:" prefix, which the
 // caller's prefix repeats.
 func cleanExecError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, " at <"); i >= 0 {
+		return errors.New(msg[i+1:]) // at <.Labels.team>: map has no entry for key "team"
+	}
 	var ee template.ExecError
 	if errors.As(err, &ee) {
-		msg := strings.TrimPrefix(ee.Err.Error(), "template: "+ee.Name+":")
-		return errors.New(strings.TrimSpace(msg))
+		return ee.Err
 	}
 	return err
 }

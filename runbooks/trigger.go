@@ -69,9 +69,11 @@ func (t *Trigger) Matches(event string, lset map[string]string) bool {
 // hours, days, for descriptors), so replicas agree on them and the engine
 // can key a tick's run by runbook, trigger index and tick time.
 //
-// Across daylight-saving changes it does what robfig/cron does: a wall
-// time that does not exist (02:30 on the spring-forward day in Berlin) is
-// skipped, and a wall time that exists twice runs at its first occurrence.
+// Across daylight-saving changes it does what robfig/cron does: ticks keep
+// their wall-clock time (09:00 stays 09:00 local), a wall time that does
+// not exist (02:30 on the spring-forward night in Berlin) gets no tick that
+// day, and a wall time that exists twice (02:30 on the fall-back night)
+// gets a tick at each occurrence.
 func (t *Trigger) Next(after time.Time) time.Time {
 	if t.sched == nil {
 		return time.Time{}
