@@ -109,6 +109,22 @@ type ExecCommand struct {
 	Timeout time.Duration     `json:"timeout"`
 }
 
+// Environ is the program's whole environment: PATH (the search path the
+// engine uses) and Env, nothing inherited. The daemon's own environment,
+// which holds the INCIDENTD_SECRET_* variables, never reaches a runbook's
+// program. Env may override PATH.
+func (c *ExecCommand) Environ(path string) []string {
+	env := map[string]string{"PATH": path}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for _, k := range sortedKeys(env) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
 // WaitSpec is a wait step; the engine evaluates Step.Wait.Until itself.
 type WaitSpec struct {
 	Duration time.Duration `json:"duration,omitempty"`

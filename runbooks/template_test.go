@@ -139,7 +139,7 @@ func TestHelperProcess(t *testing.T) {
 	if out == "" {
 		t.Skip("helper process only")
 	}
-	got := map[string]any{"args": os.Args[1:], "svc": os.Getenv("SVC"), "kubeconfig": os.Getenv("KUBECONFIG")}
+	got := map[string]any{"args": os.Args[1:], "svc": os.Getenv("SVC"), "kubeconfig": os.Getenv("KUBECONFIG"), "environ": os.Environ()}
 	b, _ := json.Marshal(got)
 	if err := os.WriteFile(out, b, 0o600); err != nil {
 		os.Exit(3)
@@ -202,10 +202,7 @@ steps:
 		// Run it as the engine will: argument vector, no shell.
 		res := filepath.Join(dir, "result.json")
 		c := exec.Command(cmd[0], cmd[1:]...)
-		c.Env = []string{"RUNBOOKS_HELPER_OUT=" + res}
-		for k, v := range out.Exec.Env {
-			c.Env = append(c.Env, k+"="+v)
-		}
+		c.Env = append(out.Exec.Environ("/usr/bin:/bin"), "RUNBOOKS_HELPER_OUT="+res)
 		if b, err := c.CombinedOutput(); err != nil {
 			t.Fatalf("%q: helper: %v\n%s", label, err, b)
 		}
@@ -213,6 +210,7 @@ steps:
 			Args       []string
 			SVC        string
 			Kubeconfig string
+			Environ    []string
 		}
 		b, err := os.ReadFile(res)
 		if err != nil {
@@ -224,6 +222,11 @@ steps:
 		want := []string{"-test.run=^TestHelperProcess$", "--", "deployment/" + label, label}
 		if !slices.Equal(got.Args, want) || got.SVC != label || got.Kubeconfig != kubeconfig {
 			t.Fatalf("%q: the program got %q, SVC=%q", label, got.Args, got.SVC)
+		}
+		wantEnv := []string{"KUBECONFIG=" + kubeconfig, "PATH=/usr/bin:/bin", "RUNBOOKS_HELPER_OUT=" + res, "SVC=" + label}
+		slices.Sort(got.Environ)
+		if !slices.Equal(got.Environ, wantEnv) {
+			t.Fatalf("%q: the program's environment is %q, want %q", label, got.Environ, wantEnv)
 		}
 		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%q: something ran: %s exists", label, marker)
