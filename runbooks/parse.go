@@ -644,6 +644,9 @@ func (b *builder) http(raw *httpYAML, key string, sc *scope) *HTTPAction {
 	}
 	if n, ok := b.json[jsonKey]; ok {
 		h.JSON = b.jsonValue(&n, jsonKey, sc)
+		if v := strings.TrimSpace(n.Value); n.Kind == yaml.ScalarNode && n.Tag == "!!str" && (strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[")) {
+			b.warn(jsonKey, "json is text here, so it is sent as one JSON string: write the value as YAML, or use body for JSON text")
+		}
 	}
 	if (h.Body != nil || h.JSON != nil) && (h.Method == "GET" || h.Method == "HEAD") {
 		b.warn(key+".method", "a %s request with a body: many servers ignore or reject it", h.Method)

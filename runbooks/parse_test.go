@@ -287,6 +287,9 @@ func TestWarnings(t *testing.T) {
 			"t.yml:5:5: steps[0].parallel: one step runs in parallel with nothing"},
 		{"GET with a body", head + "  - http: {url: 'https://x', body: a}\n",
 			"t.yml:5:5: steps[0].http.method: a GET request with a body"},
+		{"json written as text", head + "  - http: {method: POST, url: 'https://x', json: '{\"a\": 1}'}\n",
+			"t.yml:5:44: steps[0].http.json: json is text here, so it is sent as one JSON string"},
+		{"json as YAML", head + "  - http: {method: POST, url: 'https://x', json: {a: 1}}\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
