@@ -7,6 +7,26 @@
 //
 // A loaded Runbook is immutable and safe for concurrent use. docs/runbooks.md
 // is the format reference.
+//
+// An engine uses it like this:
+//
+//	set, errs := runbooks.LoadFiles(cfg.Files)  // start and reload: swap the *Set whole
+//	lset := runbooks.MatchLabels(inc.Labels, runbooks.NewIncident(inc), runbooks.NewCI(ci))
+//	for _, rb := range set.ForEvent(event.Kind, lset) { /* start a run */ }
+//	next := trigger.Next(now)                   // schedule triggers; key a tick by runbook, trigger.Index and tick
+//	inputs, err := rb.ResolveInputs(given)      // manual runs and runbook calls
+//
+//	d := rb.NewData()                           // then fill Incident, Alerts, Labels, CI, Inputs, Runbook.RunID/Trigger, Now
+//	key, err := rb.ConcurrencyKey(d)
+//	r := &runbooks.Renderer{Secrets: runbooks.EnvSecrets{Dir: cfg.SecretsDir}, Masker: runbooks.NewMasker()}
+//	for _, s := range rb.Steps {
+//		run, err := s.ShouldRun(d)
+//		in, err := r.Render(s, d)               // execute in; store and show only in.Masked(r.Masker)
+//		// exec: cfg.Exec.Allowed(path from exec.LookPath(in.Exec.Command[0])), env in.Exec.Environ(PATH)
+//		// wait: s.Wait.Until.Eval(d) on incident changes and every s.Wait.Interval
+//		// failed attempt n: if s.Retry.More(n) sleep s.Retry.Delay(n, rand.Float64)
+//		d.Steps[s.Name] = result                // outputs masked with r.Masker and size-capped
+//	}
 package runbooks
 
 import (

@@ -19,7 +19,7 @@ import (
 const MaxRenderedBytes = 1 << 20
 
 // Text is one templated string of a runbook: Go text/template with
-// missingkey=error and the functions of Funcs, plus ${secret:NAME}
+// missingkey=error and the functions of funcs, plus ${secret:NAME}
 // references where the field allows them.
 //
 // A secret reference counts only where it is written in the runbook file,
@@ -51,11 +51,11 @@ func (t *Text) Secrets() []string { return t.secrets }
 // String returns the source.
 func (t *Text) String() string { return t.Source }
 
-// Funcs are the functions templates may call, besides text/template's
+// funcs are the functions templates may call, besides text/template's
 // built-ins (index, len, printf, eq, and, or, not, ...). Argument order
 // follows sprig, so that the value can come last through a pipe:
 // {{ .Labels.service | upper }}, {{ index .Labels "team" | default "ops" }}.
-var Funcs = template.FuncMap{
+var funcs = template.FuncMap{
 	// default DEF VALUE: VALUE, or DEF if VALUE is empty ("", 0, false, nil,
 	// empty list or map). With missingkey=error a missing map key is an
 	// error, not empty: use index for optional labels.
@@ -210,7 +210,7 @@ func (t *Text) addPiece(src string, sc *scope) error {
 }
 
 func parseTemplate(name, src string, sc *scope) (*template.Template, error) {
-	tmpl, err := template.New(name).Option("missingkey=error").Funcs(Funcs).Parse(src)
+	tmpl, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
 	if err != nil {
 		return nil, err
 	}
