@@ -13,7 +13,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/incidentd/incidentd/cmdb"
+	"github.com/incidentd/incidentd/escalation"
 	"github.com/incidentd/incidentd/incident"
+	"github.com/incidentd/incidentd/notify"
+	"github.com/incidentd/incidentd/runbooks"
+	"github.com/incidentd/incidentd/sla"
 	"github.com/incidentd/incidentd/strictyaml"
 )
 
@@ -33,7 +37,15 @@ type Config struct {
 	Maintenance []cmdb.Window     `yaml:"maintenance"`
 	Correlation CorrelationConfig `yaml:"correlation"`
 	Problems    ProblemsConfig    `yaml:"problems"`
-	Log         LogConfig         `yaml:"log"`
+	// Runbooks: where they are loaded from, secrets, and the exec
+	// allowlist (see docs/runbooks.md).
+	Runbooks runbooks.Config `yaml:"runbooks"`
+	// Oncall: users, schedules, escalation policies and routes; SLA
+	// targets; and the notifiers that reach people (docs/escalation.md).
+	Oncall    escalation.Config `yaml:"oncall"`
+	SLA       sla.Config        `yaml:"sla"`
+	Notifiers notify.Config     `yaml:"notifiers"`
+	Log       LogConfig         `yaml:"log"`
 }
 
 // StorageConfig selects and tunes the store.
@@ -127,6 +139,7 @@ func Default() Config {
 			ImpactByCriticality: map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3},
 		},
 		Log:      LogConfig{Level: "info", Format: "text"},
+		Runbooks: runbooks.DefaultConfig(),
 		Problems: ProblemsConfig{Recurrence: 3, Period: Duration(7 * 24 * time.Hour)},
 	}
 }
@@ -181,6 +194,14 @@ func Load(path string) (*Config, error) {
 		if !filepath.IsAbs(f) {
 			cfg.CMDB.Files[i] = filepath.Join(filepath.Dir(path), f)
 		}
+	}
+	for i, f := range cfg.Runbooks.Files {
+		if !filepath.IsAbs(f) {
+			cfg.Runbooks.Files[i] = filepath.Join(filepath.Dir(path), f)
+		}
+	}
+	if d := cfg.Runbooks.SecretsDir; d != "" && !filepath.IsAbs(d) {
+		cfg.Runbooks.SecretsDir = filepath.Join(filepath.Dir(path), d)
 	}
 	return cfg, nil
 }
@@ -307,6 +328,15 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 			d.Failf(fmt.Sprintf("cmdb.files[%d]", i), "empty file name")
 		}
 	}
+	c.Runbooks.Validate(d, "runbooks")
+	c.Oncall.Validate(d, "oncall")
+	c.SLA.Validate(d, "sla")
+	c.Notifiers.Validate(d, "notifiers")
+	notifiers := map[string]bool{}
+	for _, n := range c.Notifiers {
+		notifiers[n.Name] = true
+	}
+	c.Oncall.ValidateNotifiers(d, "oncall", func(name string) bool { return notifiers[name] })
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

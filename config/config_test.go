@@ -56,6 +56,37 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"duplicate key", "log:\n  level: info\n  level: debug\n", []string{"x.yml:3: log.level: set twice"}},
 		{"several errors at once", "log:\n  level: loud\n  format: xml\n", []string{"x.yml:2: log.level", "x.yml:3: log.format"}},
 		{"syntax error", "grouping: [\n", []string{"x.yml:"}},
+		{"escalation references", `oncall:
+  users:
+    - {id: alice, timezone: UTC, contacts: [{notifier: pager}]}
+  escalation_policies:
+    - id: shop
+      levels:
+        - targets: [user:bob, schedule:nope, notifier:ghost, team:x]
+          timeout: 0s
+  routes:
+    - {match: '{team="shop"', policy: shop}
+    - {policy: other}
+notifiers:
+  - {name: pager, type: webhook, url: "https://example.com/hook"}
+`, []string{
+			`x.yml:7: oncall.escalation_policies[0].levels[0].targets[3]: "team:x": unknown target kind "team"`,
+			`x.yml:7: oncall.escalation_policies[0].levels[0].targets[0]: unknown user "bob"`,
+			`x.yml:7: oncall.escalation_policies[0].levels[0].targets[1]: unknown schedule "nope"`,
+			`x.yml:7: oncall.escalation_policies[0].levels[0].targets[2]: unknown notifier "ghost"`,
+			`x.yml:8: oncall.escalation_policies[0].levels[0].timeout: must be positive`,
+			`x.yml:10: oncall.routes[0].match: "{team=\"shop\"" is not an Alertmanager matcher`,
+			`x.yml:11: oncall.routes[1].policy: unknown escalation policy "other"`,
+		}},
+		{"sla, notifier and runbook sections are validated", `sla:
+  policies:
+    - targets: {P1: {acknowledge: 5m}}
+      warn_at: [1.5]
+notifiers:
+  - {name: x, type: carrier-pigeon}
+runbooks:
+  exec: {allow: [relative/path]}
+`, []string{"x.yml:4: sla.policies[0].warn_at[0]", "x.yml:6: notifiers[0].type", "x.yml:8: runbooks.exec.allow[0]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,23 +181,11 @@ func NewCI(ci cmdb.CI) CI {
 // ci_class. For alert.* events the engine may pass the alert's labels as
 // labels instead of the incident's.
 func MatchLabels(labels map[string]string, inc Incident, ci CI) map[string]string {
-	out := make(map[string]string, len(labels)+3)
-	for k, v := range labels {
-		out[k] = v
+	sub := incident.Subject{Labels: labels, Priority: inc.Priority, CI: inc.RootCause.CI, CIClass: ci.Class}
+	if sub.CI == "" {
+		sub.CI = ci.ID
 	}
-	if inc.Priority > 0 {
-		out["priority"] = priorityLabel(inc.Priority)
-	}
-	switch {
-	case inc.RootCause.CI != "":
-		out["ci"] = inc.RootCause.CI
-	case ci.ID != "":
-		out["ci"] = ci.ID
-	}
-	if ci.Class != "" {
-		out["ci_class"] = ci.Class
-	}
-	return out
+	return sub.LabelSet()
 }
 
 // NewData returns the Data a run of rb starts from: Runbook filled in and a

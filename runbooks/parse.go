@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/strictyaml"
 )
 
@@ -381,7 +382,7 @@ func (b *builder) buildTriggers(raw []triggerYAML) {
 				b.fail(key+".on", "unknown event %q (known: %s)", tr.On, strings.Join(Events, ", "))
 			}
 			if b.has(key + ".match") {
-				ms, err := parseMatch(tr.Match)
+				ms, err := incident.ParseMatchers(tr.Match)
 				if err != nil {
 					b.fail(key+".match", "%v", err)
 				}

@@ -32,7 +32,7 @@ func TestParseReportsEachErrorAtItsKey(t *testing.T) {
 		{"unknown event", "name: t\ntriggers:\n  - on: incident.exploded\nsteps: [{annotate: x}]\n",
 			`t.yml:3:5: triggers[0].on: unknown event "incident.exploded" (known: incident.triggered, incident.acknowledged, incident.resolved, incident.priority_changed, incident.root_cause_changed, alert.firing, alert.resolved, sla.warning, sla.breached, problem.opened)`},
 		{"bad matcher", "name: t\ntriggers:\n  - on: alert.firing\n    match: '{severity=~\"(\"}'\nsteps: [{annotate: x}]\n",
-			"t.yml:4:5: triggers[0].match: invalid matcher"},
+			`t.yml:4:5: triggers[0].match: "{severity=~\"(\"}" is not an Alertmanager matcher`},
 		{"match without on", "name: t\ntriggers:\n  - manual: true\n    match: '{a=\"b\"}'\nsteps: [{annotate: x}]\n",
 			"t.yml:4:5: triggers[0].match: match filters events: it goes with on"},
 		{"two kinds in a trigger", "name: t\ntriggers:\n  - on: alert.firing\n    schedule: '@daily'\nsteps: [{annotate: x}]\n",

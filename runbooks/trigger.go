@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/parse"
-	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/robfig/cron/v3"
+
+	"github.com/incidentd/incidentd/incident"
 )
 
 // TriggerKind says what starts a run.
@@ -39,7 +39,7 @@ type Trigger struct {
 	// Event (event triggers) is one of Events; Match filters the event's
 	// labels (MatchLabels); an empty Match matches every event.
 	Event string
-	Match labels.Matchers
+	Match incident.Matchers
 
 	// Schedule (schedule triggers) is the cron spec as written, in
 	// Location (UTC unless timezone says otherwise).
@@ -56,12 +56,7 @@ func (t *Trigger) Matches(event string, lset map[string]string) bool {
 	if t.Kind != TriggerEvent || t.Event != event {
 		return false
 	}
-	for _, m := range t.Match {
-		if !m.Matches(lset[m.Name]) {
-			return false
-		}
-	}
-	return true
+	return t.Match.Matches(lset)
 }
 
 // Next returns the first tick of a schedule trigger strictly after t, in
@@ -79,16 +74,6 @@ func (t *Trigger) Next(after time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.sched.Next(after).In(after.Location())
-}
-
-// parseMatch reads an Alertmanager matcher set: {a="b", c=~"d.*"}, or the
-// same without braces.
-func parseMatch(s string) (labels.Matchers, error) {
-	ms, err := parse.Matchers(s)
-	if err != nil {
-		return nil, fmt.Errorf("invalid matcher %q: %v", s, err)
-	}
-	return ms, nil
 }
 
 // parseSchedule reads a standard five-field cron spec or a descriptor

@@ -6,9 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/parse"
-	"github.com/prometheus/alertmanager/pkg/labels"
-	"github.com/prometheus/common/model"
 
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/strictyaml"
@@ -66,7 +63,7 @@ type Rules struct {
 type Policy struct {
 	// Index is the policy's position in sla.policies.
 	Index    int
-	Matchers labels.Matchers
+	Matchers incident.Matchers
 	// Targets is indexed by priority (1..5); index 0 is unused.
 	Targets  [6]*Target
 	WarnAt   []float64
@@ -82,31 +79,7 @@ type Target struct {
 }
 
 // Subject is what a policy matcher sees of an incident.
-type Subject struct {
-	Labels map[string]string
-	// Priority is 1..5.
-	Priority int
-	// CI, CIClass and Team come from the CMDB (the root-cause CI and its
-	// owner); when set, they override labels of the same name.
-	CI, CIClass, Team string
-}
-
-// LabelSet is the label set policy matchers are applied to.
-func (s Subject) LabelSet() model.LabelSet {
-	ls := make(model.LabelSet, len(s.Labels)+4)
-	for k, v := range s.Labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	for k, v := range map[model.LabelName]string{"ci": s.CI, "ci_class": s.CIClass, "team": s.Team} {
-		if v != "" {
-			ls[k] = model.LabelValue(v)
-		}
-	}
-	if s.Priority > 0 {
-		ls["priority"] = model.LabelValue(incident.PriorityLabel(s.Priority))
-	}
-	return ls
-}
+type Subject = incident.Subject
 
 // Match returns the first policy whose matcher fits s, or nil.
 func (r *Rules) Match(s Subject) *Policy {
@@ -216,12 +189,9 @@ func (c *Config) compile(fail failFunc) *Rules {
 func compilePolicy(i int, pc PolicyConfig, cals map[string]*Calendar, fail failFunc) *Policy {
 	key := fmt.Sprintf("policies[%d]", i)
 	p := &Policy{Index: i, WarnAt: pc.WarnAt, OnBreach: pc.OnBreach}
-	// Alertmanager's own matcher syntax, through the parser it has used by
-	// default since v0.27 (stricter than pkg/labels.ParseMatchers, which
-	// accepts a missing closing brace).
-	ms, err := parse.Matchers(pc.Match)
+	ms, err := incident.ParseMatchers(pc.Match)
 	if err != nil {
-		fail(key+".match", "%q is not an Alertmanager matcher (e.g. {team=\"shop\", priority=~\"P1|P2\"}): %v", pc.Match, err)
+		fail(key+".match", "%v", err)
 	}
 	p.Matchers = ms
 	switch pc.OnBreach {
