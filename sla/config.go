@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/strictyaml"
 )
