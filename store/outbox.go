@@ -70,3 +70,33 @@ func (s *Store) SaveCursor(ctx context.Context, consumer string, id int64) error
 	_, err := s.db.ExecContext(ctx, s.db.Rebind("INSERT INTO outbox_cursors (consumer, last_id) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id"), consumer, id)
 	return err
 }
+
+// RecordEvents writes timeline events that no incident change carries
+// (a page sent, an SLA threshold crossed, a runbook step finished) in
+// their own transaction, and sets their ids. Outbox consumers see them like
+// any other event.
+func (s *Store) RecordEvents(ctx context.Context, evs []incident.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.RecordEventsTx(ctx, tx, evs) })
+	if err == nil {
+		s.committed()
+	}
+	return err
+}
+
+// RecordEventsTx writes events in the caller's transaction (which must
+// call the store's OnCommit function, through Committed, after it commits).
+func (s *Store) RecordEventsTx(ctx context.Context, tx *sqlx.Tx, evs []incident.Event) error {
+	for i := range evs {
+		if err := s.appendEvent(ctx, tx, &evs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Committed wakes the outbox consumers after a caller's own transaction
+// that wrote events (RecordEventsTx) has committed.
+func (s *Store) Committed() { s.committed() }

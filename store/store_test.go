@@ -384,3 +384,36 @@ func TestRepeatsInOneBatchAndAnnotationChanges(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordEventsJoinTheTimelineAndTheOutbox(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		ctx := context.Background()
+		p := incident.DefaultPolicy()
+		ingest(t, s, &p, t0, firing(map[string]string{"alertname": "A"}, t0))
+		inc := openIncidents(t, s)[0]
+		woken := 0
+		s.OnCommit(func() { woken++ })
+		evs := []incident.Event{
+			{IncidentID: inc.ID, At: t0.Add(time.Minute), Actor: "escalation", Kind: "incident.paged", Message: "paged alice"},
+			{IncidentID: inc.ID, At: t0.Add(2 * time.Minute), Actor: "sla", Kind: "sla.warning", Message: "acknowledge 50%"},
+		}
+		if err := s.RecordEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if evs[0].ID == 0 || evs[1].ID <= evs[0].ID || woken != 1 {
+			t.Fatalf("ids %d, %d; consumers woken %d times", evs[0].ID, evs[1].ID, woken)
+		}
+		tl, err := s.Timeline(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := tl[len(tl)-1]; last.Kind != "sla.warning" || last.Actor != "sla" || last.ID != evs[1].ID {
+			t.Fatalf("timeline ends with %+v", last)
+		}
+		after, err := s.EventsAfter(ctx, evs[0].ID-1, 10)
+		if err != nil || len(after) != 2 || after[0].Message != "paged alice" {
+			t.Fatalf("outbox after: %+v, %v", after, err)
+		}
+	})
+}
