@@ -1,8 +1,6 @@
 package sla
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,33 +15,13 @@ const docFile = "../docs/escalation.md"
 // docs/escalation.md (other sections belong to other packages).
 func slaBlocks(t *testing.T) map[string][]mdcode.Block {
 	t.Helper()
-	f, err := os.Open(docFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	start, end := 0, 1<<30
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		switch line := sc.Text(); {
-		case line == "## SLA":
-			start = n
-		case start > 0 && end == 1<<30 && strings.HasPrefix(line, "## "):
-			end = n
-		}
-	}
-	if start == 0 {
-		t.Fatalf("%s has no ## SLA section", docFile)
-	}
-	blocks, err := mdcode.Blocks(docFile)
+	blocks, err := mdcode.SectionBlocks(docFile, "## SLA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]mdcode.Block{}
 	for _, b := range blocks {
-		if b.Line > start && b.Line < end {
-			out[b.Info] = append(out[b.Info], b)
-		}
+		out[b.Info] = append(out[b.Info], b)
 	}
 	return out
 }

@@ -1,9 +1,7 @@
 package oncall
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,35 +16,11 @@ const docFile = "../../docs/escalation.md"
 // docs/escalation.md (other sections belong to other packages).
 func onCallBlocks(t *testing.T) []mdcode.Block {
 	t.Helper()
-	f, err := os.Open(docFile)
+	blocks, err := mdcode.SectionBlocks(docFile, "## On-call")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	start, end := 0, 1<<30
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		switch line := sc.Text(); {
-		case line == "## On-call":
-			start = n
-		case start > 0 && end == 1<<30 && strings.HasPrefix(line, "## "):
-			end = n
-		}
-	}
-	if start == 0 {
-		t.Fatalf("%s has no ## On-call section", docFile)
-	}
-	blocks, err := mdcode.Blocks(docFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []mdcode.Block
-	for _, b := range blocks {
-		if b.Line > start && b.Line < end {
-			out = append(out, b)
-		}
-	}
-	return out
+	return blocks
 }
 
 // TestDocsExamples checks every example of the section: the config is

@@ -4,6 +4,7 @@ package mdcode
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"strings"
 )
@@ -41,4 +42,46 @@ func Blocks(file string) ([]Block, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// SectionBlocks returns the fenced code blocks under the heading line
+// (e.g. "## SLA") up to the next heading of the same or a higher level, so
+// that each package can test the part of a shared document it owns. It is
+// an error if the heading is missing.
+func SectionBlocks(file, heading string) ([]Block, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	level := len(heading) - len(strings.TrimLeft(heading, "#"))
+	start, end := 0, 1<<30
+	for n, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == heading:
+			start = n + 1
+		case start > 0 && end == 1<<30 && isHeadingUpTo(line, level):
+			end = n + 1
+		}
+	}
+	if start == 0 {
+		return nil, fmt.Errorf("%s has no %q section", file, heading)
+	}
+	blocks, err := Blocks(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []Block
+	for _, b := range blocks {
+		if b.Line > start && b.Line < end {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// isHeadingUpTo reports whether line is a markdown heading of level at
+// most level (## is 2).
+func isHeadingUpTo(line string, level int) bool {
+	hashes := len(line) - len(strings.TrimLeft(line, "#"))
+	return hashes > 0 && hashes <= level && strings.HasPrefix(line[hashes:], " ")
 }
