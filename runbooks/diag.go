@@ -1,7 +1,6 @@
 package runbooks
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -15,50 +14,14 @@ import (
 // Diagnostic is one error or warning in a runbook file, pointing at the key
 // it is about: "restart.yml:12:7: steps[1].exec.command: must not be empty".
 // Column is the column of the key (or list item) on Line, 0 if unknown.
-type Diagnostic struct {
-	File   string
-	Line   int
-	Column int
-	Key    string
-	Msg    string
-}
-
-func (d Diagnostic) Error() string {
-	var b strings.Builder
-	if d.File != "" {
-		b.WriteString(d.File)
-		b.WriteByte(':')
-	}
-	if d.Line > 0 {
-		fmt.Fprintf(&b, "%d:", d.Line)
-		if d.Column > 0 {
-			fmt.Fprintf(&b, "%d:", d.Column)
-		}
-	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
-	}
-	if d.Key != "" {
-		b.WriteString(d.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(d.Msg)
-	return b.String()
-}
+type Diagnostic = strictyaml.Error
 
 // Diagnostics is every error of one runbook file, in file order. Parse
 // returns it as its error.
-type Diagnostics []Diagnostic
+type Diagnostics = strictyaml.Errors
 
-func (ds Diagnostics) Error() string {
-	msgs := make([]string, len(ds))
-	for i, d := range ds {
-		msgs[i] = d.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
-
-func (ds Diagnostics) sort() {
+// sortDiagnostics puts diagnostics in file order.
+func sortDiagnostics(ds Diagnostics) {
 	sort.SliceStable(ds, func(i, j int) bool {
 		if ds[i].Line != ds[j].Line {
 			return ds[i].Line < ds[j].Line

@@ -184,10 +184,10 @@ func Parse(file string, data []byte) (*Runbook, error) {
 	}
 	rb := b.build(&raw)
 	if len(b.diags) > 0 {
-		b.diags.sort()
+		sortDiagnostics(b.diags)
 		return nil, b.diags
 	}
-	b.warns.sort()
+	sortDiagnostics(b.warns)
 	rb.Warnings = b.warns
 	return rb, nil
 }

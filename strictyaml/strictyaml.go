@@ -23,12 +23,14 @@ type ScalarUnmarshaler interface {
 	UnmarshalScalar(s string) error
 }
 
-// Error is one problem in a document.
+// Error is one problem in a document: "file:line:column: key: message".
+// Column is 0 when only the line is known.
 type Error struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
+	File   string
+	Line   int
+	Column int
+	Key    string
+	Msg    string
 }
 
 func (e Error) Error() string {
@@ -39,6 +41,9 @@ func (e Error) Error() string {
 	}
 	if e.Line > 0 {
 		fmt.Fprintf(&b, "%d:", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, "%d:", e.Column)
+		}
 	}
 	if b.Len() > 0 {
 		b.WriteByte(' ')
