@@ -536,7 +536,13 @@ func (s *Store) ListenTimers(ctx context.Context, dsn string, wake func(due time
 			s.log.Warn("timer notification connection", "event", ev.String(), "err", err)
 		}
 	})
-	defer l.Close()
+	defer func() {
+		l.Close()
+		go func() { // let pq's goroutine deliver what it holds, and end
+			for range l.Notify {
+			}
+		}()
+	}()
 	// Listen blocks until connected; closing the listener unblocks it.
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()

@@ -263,13 +263,13 @@ func TestTimerLeases(t *testing.T) {
 			t.Fatalf("claim B after expiry: %+v", bb)
 		}
 		// A comes back late: it can neither renew nor finish.
-		late := a[0].Lease()
+		late, at := a[0].Lease(), timerNow.Add(62*time.Second)
 		for name, op := range map[string]func() error{
-			"renew":    func() error { return s.RenewTimerLease(ctx, late, timerNow.Add(2*time.Minute), timerNow.Add(62*time.Second)) },
-			"complete": func() error { return s.CompleteTimer(ctx, late, timerNow.Add(62*time.Second)) },
-			"retry":    func() error { return s.RetryTimer(ctx, late, timerNow.Add(time.Hour), "x", timerNow.Add(62*time.Second)) },
-			"fail":     func() error { return s.FailTimer(ctx, late, "x", timerNow.Add(62*time.Second)) },
-			"release":  func() error { return s.ReleaseTimer(ctx, late, timerNow.Add(62*time.Second)) },
+			"renew":    func() error { return s.RenewTimerLease(ctx, late, at.Add(time.Minute), at) },
+			"complete": func() error { return s.CompleteTimer(ctx, late, at) },
+			"retry":    func() error { return s.RetryTimer(ctx, late, at.Add(time.Hour), "x", at) },
+			"fail":     func() error { return s.FailTimer(ctx, late, "x", at) },
+			"release":  func() error { return s.ReleaseTimer(ctx, late, at) },
 		} {
 			if err := op(); !errors.Is(err, store.ErrLeaseLost) {
 				t.Errorf("late %s by A: %v, want ErrLeaseLost", name, err)
