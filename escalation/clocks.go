@@ -134,9 +134,6 @@ func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind) (string, error) {
 	}
 	id, run := u.r.IncidentID, u.r.Run
 	tag := "sla-" + string(kind)
-	if err := u.cancel(stepPrefix(id)); err != nil {
-		return "", err
-	}
 	p := stepPayload{Incident: id, Run: run, Level: u.r.Level, Loop: u.r.Loop}
 	what := ""
 	switch {
@@ -144,21 +141,22 @@ func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind) (string, error) {
 		p.Level, p.Loop = 0, 0
 		what = "; paging level 1 now"
 	case mode == sla.OnBreachNotify:
+		// A re-page of the level; its timeout keeps running from its first
+		// page, so the step timers stay.
 		p.Tag = tag
-		// The level's timeout was cancelled with the steps: start it again.
-		next, loop := nextStep(pol, u.r.Level, u.r.Loop)
-		due := u.now.Add(time.Duration(pol.Levels[u.r.Level].Timeout))
-		if err := u.schedule(stepKey(id, run, next, loop), KindStep, due, stepPayload{Incident: id, Run: run, Level: next, Loop: loop}); err != nil {
+		if err := u.schedule(stepKey(id, run, p.Level, p.Loop)+":"+tag, KindStep, u.now, p); err != nil {
 			return "", err
 		}
-		what = fmt.Sprintf("; paging level %d again", u.r.Level+1)
+		return fmt.Sprintf("; paging level %d again", u.r.Level+1), nil
 	default:
 		p.Level, p.Loop = nextStep(pol, u.r.Level, u.r.Loop)
-		if p.Level < len(pol.Levels) {
-			what = fmt.Sprintf("; escalating to level %d now", p.Level+1)
-		} else {
-			what = "; every level was paged already"
+		if p.Level >= len(pol.Levels) {
+			return "", nil // every level was paged already
 		}
+		what = fmt.Sprintf("; escalating to level %d now", p.Level+1)
+	}
+	if err := u.cancel(stepPrefix(id)); err != nil {
+		return "", err
 	}
 	if err := u.schedule(stepKey(id, run, p.Level, p.Loop)+":"+tag, KindStep, u.now, p); err != nil {
 		return "", err
