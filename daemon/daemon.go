@@ -22,7 +22,6 @@ import (
 	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/ingest"
-	"github.com/incidentd/incidentd/outbox"
 	"github.com/incidentd/incidentd/problem"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
@@ -54,6 +53,7 @@ type Daemon struct {
 	correlate *correlate.Correlator
 	cmdb      *correlate.CMDB
 	problems  *problem.Detector
+	bg        *background
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -117,15 +117,15 @@ func Run(ctx context.Context, opts Options) error {
 	registerCMDBMetrics(reg, d.cmdb)
 	d.setPolicy(cfg)
 
-	// Outbox consumers run until the store closes; commits wake them.
-	consumers, stopConsumers := context.WithCancel(context.Background())
-	var background sync.WaitGroup
-	defer func() { stopConsumers(); background.Wait() }()
+	// Timers and outbox consumers run until the store closes; commits
+	// wake the consumers. Features register their consumers and timer
+	// handlers on d.bg before it starts.
+	d.bg = newBackground(d, st, cfg.Storage.DSN, reg)
 	d.problems = problem.NewDetector(st, problemOptions(cfg), d.log)
-	problemConsumer := outbox.NewConsumer(problem.ConsumerName, st, d.problems.Handle, d.log)
-	st.OnCommit(problemConsumer.Notify)
-	background.Add(1)
-	go func() { defer background.Done(); problemConsumer.Run(consumers) }()
+	d.bg.addConsumer(problem.ConsumerName, d.problems.Handle)
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	waitBackground := d.bg.start(bgCtx)
+	defer func() { stopBackground(); waitBackground() }()
 
 	ingestMetrics := ingest.NewMetrics(reg, storeErrors)
 	d.committer = ingest.NewCommitter(st, &d.policy, ingest.CommitterOptions{

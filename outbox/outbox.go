@@ -31,6 +31,9 @@ type Consumer struct {
 	wake   chan struct{}
 	log    *slog.Logger
 	batch  int
+	// onFailure learns of a pass stopped at a failing event (nil after a
+	// clean pass), so that the caller can schedule a durable retry.
+	onFailure func(err error)
 }
 
 // NewConsumer returns a consumer; Run starts it.
@@ -49,13 +52,25 @@ func (c *Consumer) Notify() {
 	}
 }
 
+// OnFailure sets f to be told after every pass of Run: the error that
+// stopped it at a failing event, or nil when it handled everything. Set it
+// before Run.
+func (c *Consumer) OnFailure(f func(err error)) { c.onFailure = f }
+
 // Run handles every event after the stored cursor, then waits for Notify,
 // until ctx is cancelled. A failing handler stops the pass; the event is
-// tried again on the next wake.
+// tried again on the next wake (a commit, or the retry OnFailure arranges).
 func (c *Consumer) Run(ctx context.Context) {
 	for {
-		if err := c.drain(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("outbox consumer stopped at a failing event; retrying on the next commit", "err", err)
+		err := c.drain(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.log.Error("outbox consumer stopped at a failing event; it is retried", "err", err)
+		}
+		if c.onFailure != nil {
+			c.onFailure(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -95,3 +110,6 @@ func (c *Consumer) drain(ctx context.Context) error {
 		}
 	}
 }
+
+// Name is the consumer's name, which keys its cursor.
+func (c *Consumer) Name() string { return c.name }
