@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/incidentd/incidentd/clock"
+	"github.com/incidentd/incidentd/escalation"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
@@ -38,11 +39,12 @@ type Store interface {
 
 // API serves the routes.
 type API struct {
-	store    Store
-	problems ProblemStore
-	cmdb     CMDB
-	clock    clock.Clock
-	log      *slog.Logger
+	store      Store
+	problems   ProblemStore
+	cmdb       CMDB
+	escalation *escalation.Engine
+	clock      clock.Clock
+	log        *slog.Logger
 }
 
 // New returns the API over s; with cmdb set it serves the CMDB routes too.
@@ -69,6 +71,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	}
 	if a.problems != nil {
 		a.registerProblems(mux)
+	}
+	if a.escalation != nil {
+		a.registerEscalation(mux)
 	}
 }
 
@@ -99,6 +104,8 @@ type IncidentDetail struct {
 	Maintenance []string `json:"maintenance,omitempty"`
 	// Problems the incident is linked to (PRB-n).
 	Problems []string `json:"problems,omitempty"`
+	// Escalation is who was paged and when, and the SLA clocks.
+	Escalation *escalation.State `json:"escalation,omitempty"`
 }
 
 // ActionRequest is the body of the action endpoints.
@@ -264,6 +271,10 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 			cis[ci] = true
 		}
 		d.Maintenance = a.maintenanceOf(cis)
+	}
+	if d.Escalation, err = a.escalationOf(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	web.WriteJSON(w, http.StatusOK, d)
 }

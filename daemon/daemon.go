@@ -20,8 +20,10 @@ import (
 	"github.com/incidentd/incidentd/clock"
 	"github.com/incidentd/incidentd/config"
 	"github.com/incidentd/incidentd/correlate"
+	"github.com/incidentd/incidentd/escalation"
 	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/ingest"
+	"github.com/incidentd/incidentd/notify"
 	"github.com/incidentd/incidentd/problem"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
@@ -54,6 +56,9 @@ type Daemon struct {
 	cmdb      *correlate.CMDB
 	problems  *problem.Detector
 	bg        *background
+	// The escalation engine (daemon/escalation.go).
+	escalation    *escalation.Engine
+	notifyMetrics *notify.Metrics
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -123,6 +128,9 @@ func Run(ctx context.Context, opts Options) error {
 	d.bg = newBackground(d, st, cfg.Storage.DSN, reg)
 	d.problems = problem.NewDetector(st, problemOptions(cfg), d.log)
 	d.bg.addConsumer(problem.ConsumerName, d.problems.Handle)
+	if err := d.startEscalation(ctx, st, reg, cfg); err != nil {
+		return err
+	}
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := d.bg.start(bgCtx)
 	defer func() { stopBackground(); waitBackground() }()
@@ -139,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	mux := http.NewServeMux()
 	d.ingest.Register(mux)
-	api.New(st, d.cmdb, opts.Clock, d.log).Register(mux)
+	api.New(st, d.cmdb, opts.Clock, d.log).WithEscalation(d.escalation).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
@@ -255,6 +263,10 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return err
 	}
+	escalationSetup, err := d.escalationSetup(cfg)
+	if err != nil {
+		return err
+	}
 	if cfg.Storage != d.cfg.Storage {
 		d.log.Warn("storage settings changed: they take effect at restart")
 	}
@@ -271,6 +283,7 @@ func (d *Daemon) reload() error {
 	_ = d.logLevel.UnmarshalText([]byte(cfg.Log.Level))
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)
+	d.escalation.SetSetup(escalationSetup)
 	d.cfg = cfg
 	d.log.Info("config reloaded", "file", d.opts.ConfigFile)
 	return nil

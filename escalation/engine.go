@@ -169,6 +169,13 @@ func (e *Engine) SetSetup(s *Setup) { e.setup.Store(s) }
 // Setup returns the configuration in force.
 func (e *Engine) Setup() *Setup { return e.setup.Load() }
 
+// Signer returns the signer of one-click links (nil when links are off).
+func (e *Engine) Signer() *notify.Signer { return e.opts.Signer }
+
+// PagerDutyWebhookSecrets returns the secrets PagerDuty v3 webhooks are
+// verified with (none: they are refused).
+func (e *Engine) PagerDutyWebhookSecrets() []string { return e.opts.PagerDutyWebhookSecrets }
+
 // Start prepares the engine's cursor: a store the engine has never
 // followed starts after its newest event, so that enabling escalation on
 // an existing database does not page for, or report SLA breaches of,

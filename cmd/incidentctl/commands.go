@@ -72,6 +72,10 @@ var commands = []*command{
 	{path: "maintenance list", summary: "List maintenance windows not over yet.", run: (*app).maintenanceList},
 	{path: "maintenance add", operands: "CI", flags: "(--end TIME | --for DURATION) [--start TIME] [--reason TEXT]", summary: "Put a CI in maintenance: its alerts, and those of what needs it, open no incident.", run: (*app).maintenanceAdd},
 	{path: "maintenance delete", operands: "ID", summary: "End a maintenance window early.", run: (*app).maintenanceDelete},
+	{path: "oncall", flags: "[--schedule S] [--at TIME]", summary: "Show who is on call in every schedule (or S), now or at TIME.", run: (*app).oncall},
+	{path: "silence add", operands: "MATCHER...", flags: "(--end TIME | --for DURATION) [--start TIME] [--comment TEXT]", summary: "Silence paging for incidents the Alertmanager matchers fit (labels, priority, ci, ci_class, team).", run: (*app).silenceAdd},
+	{path: "silence list", flags: "[--all]", summary: "List silences not over yet (--all: expired ones too).", run: (*app).silenceList},
+	{path: "silence expire", operands: "ID", summary: "End a silence now; what it held back is paged at once.", run: (*app).silenceExpire},
 	{path: "simulate", flags: "[--seeds LIST | --seed N] [--cis N] [--faults N] [--spacing D] [--noise R] [--store sqlite|DSN] [--dump DIR] [--json]", summary: "Measure correlation offline on generated topologies and alert storms (no daemon needed).", details: simulateDetails, run: (*app).simulate},
 }
 
