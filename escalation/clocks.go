@@ -108,7 +108,7 @@ func (u *txn) report(inc *incident.Incident, pol *sla.Policy, c sla.Clock, th sl
 	if u.e.metrics != nil {
 		u.e.metrics.slaBreaches.WithLabelValues(string(c.Kind), prio).Inc()
 	}
-	action, err := u.onBreach(pol.OnBreach, c.Kind)
+	action, err := u.onBreach(pol.OnBreach, c.Kind, th.At)
 	if err != nil {
 		return err
 	}
@@ -118,8 +118,10 @@ func (u *txn) report(inc *incident.Incident, pol *sla.Policy, c sla.Clock, th sl
 
 // onBreach escalates to the next level (escalate) or pages the current
 // level again (notify), while the incident is being paged and nobody has
-// acknowledged. It returns what it did, for the timeline.
-func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind) (string, error) {
+// acknowledged, unless the current level was paged at or after the breach
+// (its timeout ran out at the same moment): that level has only just been
+// asked. It returns what it did, for the timeline.
+func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind, breach time.Time) (string, error) {
 	if mode != sla.OnBreachEscalate && mode != sla.OnBreachNotify {
 		return "", nil
 	}
@@ -127,6 +129,9 @@ func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind) (string, error) {
 	case StateActive, StateDelayed, StateHeld:
 	default:
 		return "", nil
+	}
+	if u.r.State != StateDelayed && !u.rec.LevelAt.Before(breach) {
+		return fmt.Sprintf("; level %d was paged at the breach", u.r.Level+1), nil
 	}
 	pol := u.setup.Policy(u.r.Policy)
 	if pol == nil {

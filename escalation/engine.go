@@ -215,6 +215,8 @@ type record struct {
 	Reported []string `json:"reported,omitempty"`
 	// Held says why the last page was held back, so it is said once.
 	Held string `json:"held,omitempty"`
+	// LevelAt is when the current level was paged.
+	LevelAt time.Time `json:"level_at,omitzero"`
 }
 
 type change struct {

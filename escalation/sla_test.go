@@ -21,6 +21,11 @@ oncall:
       levels:
         - {targets: [user:alice], timeout: 30m}
         - {targets: [user:bob], timeout: 30m}
+    - id: quick
+      repeat: 1
+      levels:
+        - {targets: [user:alice], timeout: 5m}
+        - {targets: [user:bob], timeout: 5m}
     - id: weekly
       levels:
         - {targets: [user:alice], timeout: 7d}
@@ -28,11 +33,12 @@ oncall:
   routes:
     - {match: '{team=~"shop|notify"}', policy: slow}
     - {match: '{team="desk"}', policy: weekly}
+    - {match: '{team="quick"}', policy: quick}
 sla:
   calendars:
     - {id: business, timezone: Europe/Berlin, hours: {"Mon-Fri": "08:00-18:00"}}
   policies:
-    - match: '{team=~"shop|desk"}'
+    - match: '{team=~"shop|desk|quick"}'
       targets:
         P1: {acknowledge: 5m, resolve: 1h}
         P3: {acknowledge: 1h, resolve: 3d, calendar: business}
@@ -203,5 +209,30 @@ func TestSLABusinessHoursAndReprioritisation(t *testing.T) {
 			"09:10:00 sla.breached acknowledge SLA (P1, 5m0s) breached at 2026-03-09T09:05:00Z; escalating to level 2 now",
 			"09:30:00 sla.warning resolve SLA (P1, 1h0m0s): 50% of the target used at 2026-03-09T09:30:00Z",
 			"10:00:00 sla.breached resolve SLA (P1, 1h0m0s) breached at 2026-03-09T10:00:00Z")
+	})
+}
+
+func TestSLABreachAtALevelTimeoutEscalatesOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		h := newHarness(t, storetest.Open(t, b), slaConfig, escalation.Options{})
+		// Level 1's timeout and the acknowledge breach both fall at 10:05:
+		// level 2 is paged once, and the breach does not jump past it.
+		h.ingest(alert("alertname", "Down", "service", "web", "team", "quick", "severity", "critical"))
+		h.minutes(9)
+		h.wantPages("10:00:00 trigger alice L0/o0", "10:05:00 escalate bob L1/o0")
+		// Which of the two fires first is up to the scheduler: either the
+		// breach escalates (and the timeout's step finds its timer
+		// cancelled), or the step pages level 2 (and the breach sees it).
+		at1005 := 0
+		for _, ev := range h.timeline(1, escalation.EventPaged) {
+			if ev.At.Equal(t0.Add(5 * time.Minute)) {
+				at1005++
+			}
+		}
+		if at1005 != 1 {
+			t.Errorf("%d pages recorded at 10:05, want 1", at1005)
+		}
+		h.minutes(1)
+		h.wantPages("10:10:00 escalate alice L0/o1")
 	})
 }

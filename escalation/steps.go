@@ -66,6 +66,12 @@ func (e *Engine) fireStep(ctx context.Context, t timers.Timer) error {
 		default:
 			return errNoChange
 		}
+		// Another handler of this incident (an acknowledgement, an SLA
+		// breach escalating) may have cancelled this timer while it was
+		// claimed; updates of one incident take turns, so it shows now.
+		if current, err := e.st.Timer(ctx, t.Key); err != nil || current.State != store.TimerPending || current.Version != t.Version {
+			return errNoChange
+		}
 		return u.step(inc, p, h)
 	})
 }
@@ -146,6 +152,7 @@ func (u *txn) step(inc *incident.Incident, p stepPayload, h hold) error {
 		u.e.metrics.levelReached.WithLabelValues(pol.ID, strconv.Itoa(p.Level+1)).Inc()
 	}
 	u.r.State, u.r.Level, u.r.Loop = StateActive, p.Level, p.Loop
+	u.rec.LevelAt = u.now
 	if p.Tag != "" {
 		return nil // a re-page: the level's timeout already runs
 	}
