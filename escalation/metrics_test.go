@@ -57,7 +57,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("counters:\n%s\nwant:\n%s", strings.Join(counters, "\n"), strings.Join(wantCounters, "\n"))
 		}
 		// Acknowledged 10 minutes after paging began, resolved after 30.
-		if sums["incidentd_incident_time_to_acknowledge_seconds"] != (10 * time.Minute).Seconds() || sums["incidentd_incident_time_to_resolve_seconds"] != (30*time.Minute).Seconds() {
+		if sums["incidentd_incident_time_to_acknowledge_seconds"] != (10*time.Minute).Seconds() || sums["incidentd_incident_time_to_resolve_seconds"] != (30*time.Minute).Seconds() {
 			t.Errorf("histograms: %v", sums)
 		}
 	})
