@@ -559,7 +559,7 @@ func (u *txn) acknowledged(inc *incident.Incident, ev incident.Event, status inc
 }
 
 // stop ends escalation for a resolved or closed incident and tells
-// everyone paged in this run.
+// everyone paged about it.
 func (u *txn) stop(inc *incident.Incident, ev incident.Event, status incident.Status) error {
 	id := u.r.IncidentID
 	if err := u.cancel(stepPrefix(id)); err != nil {
@@ -592,8 +592,8 @@ func (u *txn) stop(inc *incident.Incident, ev incident.Event, status incident.St
 	return u.follow(inc, notify.EventResolve, ev.ID)
 }
 
-// follow sends event (acknowledge or resolve) to every destination that a
-// page of this run reached.
+// follow sends event to every destination that a page reached: of this
+// run for an acknowledgement, of any run for the resolution.
 func (u *txn) follow(inc *incident.Incident, event notify.Event, eventID int64) error {
 	ns, err := u.e.st.IncidentNotificationsTx(u.ctx, u.tx, u.r.IncidentID)
 	if err != nil {
@@ -601,7 +601,7 @@ func (u *txn) follow(inc *incident.Incident, event notify.Event, eventID int64) 
 	}
 	seen := map[string]bool{}
 	for _, n := range ns {
-		if n.Run != u.r.Run || n.State != store.NotificationSent || (n.Event != string(notify.EventTrigger) && n.Event != string(notify.EventEscalate)) {
+		if (n.Run != u.r.Run && event != notify.EventResolve) || n.State != store.NotificationSent || (n.Event != string(notify.EventTrigger) && n.Event != string(notify.EventEscalate)) {
 			continue
 		}
 		dest := n.Notifier + "\x00" + n.User + "\x00" + n.Address
