@@ -364,6 +364,18 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 	if exists && existing.LastEvent >= ev.ID {
 		return nil
 	}
+	starts := startsRun(ev.Kind)
+	reprioritised := ev.Kind == incident.EventIncidentPriorityChanged
+	if !starts && !reprioritised {
+		// Most events (alert storms) change no status: decide without
+		// reading the incident when the kind says enough.
+		if !exists {
+			return nil
+		}
+		if s := statusAfter(ev, existing.Status, ""); s != "" && s == existing.Status {
+			return nil
+		}
+	}
 	inc, err := e.st.Incident(ctx, ev.IncidentID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -372,8 +384,6 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 		return err
 	}
 	status := statusAfter(ev, existing.Status, inc.Status)
-	starts := startsRun(ev.Kind)
-	reprioritised := ev.Kind == incident.EventIncidentPriorityChanged
 	if !starts && (!exists || (status == existing.Status && !reprioritised)) {
 		// Nothing that concerns escalation or SLAs. An incident the engine
 		// never saw start (created before it ran) is left alone.
