@@ -416,6 +416,12 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 					return err
 				}
 			}
+		case status == incident.StatusTriggered && prev == incident.StatusOnHold && u.r.State == StateOnHold:
+			// Off hold and nobody has acknowledged: page again, from
+			// level 1, as after an acknowledgement that timed out.
+			if err := u.start(inc, ev); err != nil {
+				return err
+			}
 		}
 		return u.updateSLA(inc, "")
 	})
@@ -466,8 +472,8 @@ func (u *txn) start(inc *incident.Incident, ev incident.Event) error {
 	u.r.Run++
 	u.r.Policy, u.r.Route, u.r.Level, u.r.Loop, u.r.StartedAt = route.Policy, idx, 0, 0, u.now
 	delay := time.Duration(route.Delay)
-	if ev.Kind == EventRetriggered {
-		delay = 0 // the delay was served before the acknowledgement
+	if !startsRun(ev.Kind) || ev.Kind == EventRetriggered {
+		delay = 0 // served before the acknowledgement or the hold
 	}
 	due := u.now.Add(delay)
 	if err := u.schedule(stepKey(id, u.r.Run, 0, 0), KindStep, due, stepPayload{Incident: id, Run: u.r.Run}); err != nil {

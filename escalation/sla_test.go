@@ -236,3 +236,23 @@ func TestSLABreachAtALevelTimeoutEscalatesOnce(t *testing.T) {
 		h.wantPages("10:10:00 escalate alice L0/o1")
 	})
 }
+
+func TestOnHoldStopsPagingAndOffHoldPagesAgain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		h := newHarness(t, storetest.Open(t, b), slaConfig, escalation.Options{})
+		h.ingest(alert("alertname", "Down", "service", "web", "team", "quick", "severity", "critical"))
+		h.advance(time.Minute)
+		h.setStatus(1, incident.StatusOnHold, "incident.on_hold")
+		h.minutes(20)
+		h.wantPages("10:00:00 trigger alice L0/o0")
+		if s := h.state(1); s.State != escalation.StateOnHold {
+			t.Errorf("state on hold: %+v", s)
+		}
+		h.setStatus(1, incident.StatusTriggered, "incident.off_hold")
+		h.minutes(5)
+		h.wantPages("10:21:00 trigger alice L0/o0", "10:26:00 escalate bob L1/o0")
+		if s := h.state(1); s.Run != 2 {
+			t.Errorf("run %d after the hold, want 2", s.Run)
+		}
+	})
+}
