@@ -35,7 +35,10 @@ type Options struct {
 	ListenAddress string
 	StorageDSN    string
 	Version       string
-	Clock         clock.Clock
+	// ExternalURL is where people reach incidentd; pages and mails link
+	// there.
+	ExternalURL string
+	Clock       clock.Clock
 	// Reload delivers SIGHUP.
 	Reload <-chan os.Signal
 	// Ready, if set, receives the bound address once the daemon serves.

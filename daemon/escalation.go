@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +28,6 @@ const (
 	// pagerDutyWebhookSecret verifies PagerDuty v3 webhooks
 	// (POST /api/v1/hooks/pagerduty); without it they are refused.
 	pagerDutyWebhookSecret = "pagerduty_webhook"
-	// envExternalURL is where people reach incidentd; messages link there.
-	envExternalURL = "INCIDENTD_EXTERNAL_URL"
 )
 
 // secretsOf resolves ${secret:NAME} as runbooks do: INCIDENTD_SECRET_NAME,
@@ -77,10 +74,10 @@ func (d *Daemon) startEscalation(ctx context.Context, st *store.Store, reg prome
 	}
 	opts := escalation.Options{
 		Store: st, Timers: d.bg.timers, Clock: d.opts.Clock, Logger: d.log, CMDB: d.correlate, Windows: d.cmdb.Maintenance,
-		Signer: signer, ExternalURL: strings.TrimSpace(os.Getenv(envExternalURL)), Metrics: escalation.NewMetrics(reg),
+		Signer: signer, ExternalURL: strings.TrimSpace(d.opts.ExternalURL), Metrics: escalation.NewMetrics(reg),
 	}
 	if opts.ExternalURL == "" {
-		d.log.Info("escalation: messages carry no links; set " + envExternalURL + " to where people reach incidentd")
+		d.log.Info("escalation: messages carry no links; set --web.external-url to where people reach incidentd")
 	}
 	switch pd, err := secrets.Secret(pagerDutyWebhookSecret); {
 	case err == nil:
