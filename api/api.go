@@ -64,6 +64,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/acknowledge", a.act(incident.ActionAcknowledge))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.act(incident.ActionResolve))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/close", a.act(incident.ActionClose))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/hold", a.act(incident.ActionHold))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/resume", a.act(incident.ActionResume))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.act(incident.ActionNote))
 	mux.HandleFunc("GET /api/v1/alerts", a.listAlerts)
 	if a.cmdb != nil {

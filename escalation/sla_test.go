@@ -128,16 +128,6 @@ func TestSLABreachNotifiesAgain(t *testing.T) {
 // setStatus changes an incident's status as a part of incidentd that the
 // engine does not know would (a runbook putting it on hold), with an
 // event of a kind the engine does not know.
-func (h *harness) setStatus(id int64, status incident.Status, kind string) {
-	h.t.Helper()
-	if _, err := h.st.DB().ExecContext(h.ctx, h.st.DB().Rebind("UPDATE incidents SET status = ? WHERE id = ?"), string(status), id); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.st.RecordEvents(h.ctx, []incident.Event{{IncidentID: id, At: h.clk.Now(), Actor: "runbook", Kind: kind, Message: string(status)}}); err != nil {
-		h.t.Fatal(err)
-	}
-	h.settle()
-}
 
 func TestSLAResolveClockPausesOnHold(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b store.Backend) {
@@ -146,7 +136,7 @@ func TestSLAResolveClockPausesOnHold(t *testing.T) {
 		h.advance(time.Minute)
 		h.act(1, incident.ActionAcknowledge, "alice")
 		h.advanceTo(t0.Add(10 * time.Minute))
-		h.setStatus(1, incident.StatusOnHold, "incident.on_hold")
+		h.act(1, incident.ActionHold, "alice")
 		s := h.state(1)
 		if s.SLA[1].Kind != "resolve" || s.SLA[1].State != "paused" || !s.SLA[1].Due.IsZero() || s.SLA[1].ElapsedSeconds != 600 {
 			t.Errorf("resolve clock on hold: %+v", s.SLA[1])
@@ -154,7 +144,7 @@ func TestSLAResolveClockPausesOnHold(t *testing.T) {
 		// The warning was due at 10:30; on hold, nothing fires.
 		h.steps(30*time.Minute, time.Minute)
 		h.wantSLAEvents(1)
-		h.setStatus(1, incident.StatusAcknowledged, "incident.off_hold")
+		h.act(1, incident.ActionResume, "alice")
 		// 10 minutes ran before the hold: the rest runs from 10:40.
 		if s := h.state(1); s.SLA[1].State != "running" || !s.SLA[1].Due.Equal(t0.Add(90*time.Minute)) {
 			t.Errorf("resolve clock after the hold: %+v", s.SLA[1])
@@ -242,13 +232,13 @@ func TestOnHoldStopsPagingAndOffHoldPagesAgain(t *testing.T) {
 		h := newHarness(t, storetest.Open(t, b), slaConfig, escalation.Options{})
 		h.ingest(alert("alertname", "Down", "service", "web", "team", "quick", "severity", "critical"))
 		h.advance(time.Minute)
-		h.setStatus(1, incident.StatusOnHold, "incident.on_hold")
+		h.act(1, incident.ActionHold, "alice")
 		h.minutes(20)
 		h.wantPages("10:00:00 trigger alice L0/o0")
 		if s := h.state(1); s.State != escalation.StateOnHold {
 			t.Errorf("state on hold: %+v", s)
 		}
-		h.setStatus(1, incident.StatusTriggered, "incident.off_hold")
+		h.act(1, incident.ActionResume, "alice")
 		h.minutes(5)
 		h.wantPages("10:21:00 trigger alice L0/o0", "10:26:00 escalate bob L1/o0")
 		if s := h.state(1); s.Run != 2 {

@@ -73,6 +73,21 @@ func TestGroupKeyAndTitle(t *testing.T) {
 	}
 }
 
+// Resuming an incident that was acknowledged before its hold returns it
+// to acknowledged: nobody needs paging again.
+func TestResumeKeepsAcknowledgement(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inc := &Incident{ID: 1, Status: StatusTriggered}
+	for _, a := range []Action{ActionAcknowledge, ActionHold, ActionResume} {
+		if _, err := Do(inc, a, "alice", "", now); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	if inc.Status != StatusAcknowledged {
+		t.Fatalf("resumed to %s, want acknowledged", inc.Status)
+	}
+}
+
 func TestDoTransitions(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -90,10 +105,19 @@ func TestDoTransitions(t *testing.T) {
 		{StatusTriggered, ActionClose, StatusTriggered, ErrConflict},
 		{StatusClosed, ActionAcknowledge, StatusClosed, ErrConflict},
 		{StatusClosed, ActionNote, StatusClosed, nil},
+		{StatusTriggered, ActionHold, StatusOnHold, nil},
+		{StatusAcknowledged, ActionHold, StatusOnHold, nil},
+		{StatusOnHold, ActionHold, StatusOnHold, ErrConflict},
+		{StatusResolved, ActionHold, StatusResolved, ErrConflict},
+		{StatusOnHold, ActionResume, StatusTriggered, nil}, // never acknowledged
+		{StatusTriggered, ActionResume, StatusTriggered, ErrConflict},
 	}
 	for _, tt := range tests {
 		inc := &Incident{ID: 1, Status: tt.from}
 		ev, err := Do(inc, tt.action, "alice", "msg", now)
+		if tt.action == ActionHold && err == nil && ev.Kind != EventIncidentOnHold {
+			t.Errorf("hold event %q", ev.Kind)
+		}
 		if !errors.Is(err, tt.wantErr) || tt.wantErr == nil && err != nil {
 			t.Errorf("%s on %s: err %v, want %v", tt.action, tt.from, err, tt.wantErr)
 			continue

@@ -24,6 +24,11 @@ const (
 	ActionResolve     Action = "resolve"
 	ActionClose       Action = "close"
 	ActionNote        Action = "note"
+	// ActionHold puts an open incident on hold (waiting on a customer or
+	// a vendor): the resolve SLA clock pauses. ActionResume takes it off
+	// hold, back to acknowledged if it was acknowledged, else triggered.
+	ActionHold   Action = "hold"
+	ActionResume Action = "resume"
 )
 
 // MaxNoteBytes bounds a timeline note.
@@ -56,6 +61,21 @@ func Do(inc *Incident, action Action, actor, message string, now time.Time) (Eve
 		inc.Status = StatusResolved
 		inc.ResolvedAt, inc.ResolvedBy = now, actor
 		ev.Kind, ev.Message = EventIncidentResolved, "resolved by "+actor
+	case ActionHold:
+		if inc.Status != StatusTriggered && inc.Status != StatusAcknowledged {
+			return conflict()
+		}
+		inc.Status = StatusOnHold
+		ev.Kind, ev.Message = EventIncidentOnHold, "put on hold by "+actor
+	case ActionResume:
+		if inc.Status != StatusOnHold {
+			return conflict()
+		}
+		inc.Status = StatusTriggered
+		if !inc.AcknowledgedAt.IsZero() {
+			inc.Status = StatusAcknowledged
+		}
+		ev.Kind, ev.Message = EventIncidentResumed, "taken off hold by "+actor
 	case ActionClose:
 		if inc.Status != StatusResolved {
 			return conflict()

@@ -253,6 +253,8 @@ const (
 	EventIncidentResolved        = "incident.resolved"
 	EventIncidentReopened        = "incident.reopened"
 	EventIncidentClosed          = "incident.closed"
+	EventIncidentOnHold          = "incident.on_hold"
+	EventIncidentResumed         = "incident.resumed"
 	EventIncidentPriorityChanged = "incident.priority_changed"
 	EventIncidentRootCause       = "incident.root_cause_changed"
 	EventIncidentMerged          = "incident.merged"

@@ -60,6 +60,8 @@ var commands = []*command{
 	{path: "incidents ack", operands: "ID", flags: "[--message M]", summary: "Acknowledge a triggered incident.", run: actCommand(incident.ActionAcknowledge, "acknowledge")},
 	{path: "incidents resolve", operands: "ID", flags: "[--message M]", summary: "Resolve an open incident.", run: actCommand(incident.ActionResolve, "resolve")},
 	{path: "incidents close", operands: "ID", flags: "[--message M]", summary: "Close a resolved incident.", run: actCommand(incident.ActionClose, "close")},
+	{path: "incidents hold", operands: "ID", flags: "[--message M]", summary: "Put an open incident on hold (the resolve SLA clock pauses).", run: actCommand(incident.ActionHold, "hold")},
+	{path: "incidents resume", operands: "ID", flags: "[--message M]", summary: "Take an incident off hold.", run: actCommand(incident.ActionResume, "resume")},
 	{path: "incidents note", operands: "ID MESSAGE", summary: "Add a note to an incident's timeline.", run: actCommand(incident.ActionNote, "notes")},
 	{path: "alerts list", flags: "[--status firing|resolved] [--fingerprint F] [--limit N] [--all]", summary: "List alerts: current occurrences, or every occurrence of --fingerprint.", run: (*app).alertsList},
 	{path: "cmdb import", operands: "FILE...", flags: "[--csv] [--patch] [--dry-run]", summary: "Validate CMDB files (YAML or JSON; --csv: CIS.csv RELATIONS.csv) and replace the CMDB with them, or --patch it.", details: importDetails, run: (*app).cmdbImport},

@@ -98,6 +98,11 @@ func TestIncidentLifecycle(t *testing.T) {
 			stdout: []string{"INC-1: note added by bob\n"}, status: incident.StatusAcknowledged},
 		{args: []string{"--actor", "alice", "incidents", "close", "1"}, code: 1,
 			stderr: []string{"cannot close", "(HTTP 409)"}, status: incident.StatusAcknowledged},
+		// On hold and back: it stays acknowledged.
+		{args: []string{"--actor", "alice", "incidents", "hold", "1", "--message", "waiting on the vendor"}, code: 0,
+			stdout: []string{"INC-1 put on hold by alice: waiting on the vendor\n"}, status: incident.StatusOnHold},
+		{args: []string{"--actor", "alice", "incidents", "resume", "1"}, code: 0,
+			stdout: []string{"INC-1 taken off hold by alice\n"}, status: incident.StatusAcknowledged},
 		// Flags may come before the ID too.
 		{args: []string{"--actor", "alice", "incidents", "resolve", "--message", "fixed", "1"}, code: 0,
 			stdout: []string{"INC-1 resolved by alice: fixed\n"}, status: incident.StatusResolved},
@@ -505,7 +510,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{args: nil, code: 2, stderr: []string{"Usage: incidentctl [global flags] COMMAND"}},
 		{args: []string{"frob"}, code: 2, stderr: []string{`unknown command "frob"`, "Usage:"}},
-		{args: []string{"incidents"}, code: 2, stderr: []string{"incidents needs a subcommand: list, show, explain, ack, resolve, close, note"}},
+		{args: []string{"incidents"}, code: 2, stderr: []string{"incidents needs a subcommand: list, show, explain, ack, resolve, close, hold, resume, note"}},
 		{args: []string{"incidents", "frob"}, code: 2, stderr: []string{`unknown command "incidents frob"`}},
 		{args: []string{"alerts", "show"}, code: 2, stderr: []string{`unknown command "alerts show": want one of list`}},
 		{args: []string{"incidents", "ack"}, code: 2, stderr: []string{"incidents ack: missing ID", "Usage: incidentctl incidents ack ID [--message M]"}},
