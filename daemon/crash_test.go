@@ -22,9 +22,15 @@ import (
 // startDaemon runs the real binary on dsn and waits until it is ready.
 func startDaemon(t *testing.T, dsn string) (*exec.Cmd, string) {
 	t.Helper()
+	return startDaemonWith(t, "../configs/incidentd.yml", dsn)
+}
+
+// startDaemonWith runs the real binary with a config file on dsn.
+func startDaemonWith(t *testing.T, configFile, dsn string) (*exec.Cmd, string) {
+	t.Helper()
 	addr := daemontest.FreeAddr(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(daemontest.Binary(t, "test"), "--config.file", "../configs/incidentd.yml", "--storage.dsn", dsn, "--web.listen-address", addr)
+	cmd := exec.Command(daemontest.Binary(t, "test"), "--config.file", configFile, "--storage.dsn", dsn, "--web.listen-address", addr)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,5 +120,88 @@ notifiers:
 				t.Errorf("metrics lack %s", m)
 			}
 		}
+	})
+}
+
+// TestSIGKILLMidEscalationLosesAndDuplicatesNothing kills the daemon right
+// after the first page, restarts it on the same store, and checks that the
+// escalation carries on from the store: the next level is paged, an
+// acknowledgement and a resolution notify everyone paged, and every
+// notification is delivered under one identity. Delivery is at least once:
+// a page sent just before the kill may be sent again, but only under the
+// same delivery id, which receivers use to drop it.
+func TestSIGKILLMidEscalationLosesAndDuplicatesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		rec := &pages{}
+		hook := httptest.NewServer(rec)
+		defer hook.Close()
+		file := t.TempDir() + "/incidentd.yml"
+		config := `log: {level: info}
+oncall:
+  users:
+    - {id: alice, timezone: UTC, contacts: [{notifier: hook}]}
+    - {id: bob, timezone: UTC, contacts: [{notifier: hook}]}
+  escalation_policies:
+    - {id: p, levels: [{targets: ["user:alice"], timeout: 2s}, {targets: ["user:bob"], timeout: 1h}]}
+  routes:
+    - {policy: p}
+notifiers:
+  - {name: hook, type: webhook, url: "` + hook.URL + `"}
+`
+		if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dsn := storetest.DSN(t, b)
+		cmd, url := startDaemonWith(t, file, dsn)
+		postAlerts(t, url, `[{"labels":{"alertname":"A","service":"x"}}]`)
+		rec.wait(t, 1)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+
+		// Level 1 is due two seconds after level 0, on the store's timer.
+		_, url = startDaemonWith(t, file, dsn)
+		distinct := func() map[string]notify.WebhookPayload {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			out := map[string]notify.WebhookPayload{}
+			for _, p := range rec.got {
+				out[p.ID] = p
+			}
+			return out
+		}
+		waitDistinct := func(n int) map[string]notify.WebhookPayload {
+			t.Helper()
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if d := distinct(); len(d) >= n {
+					return d
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d distinct notifications, want %d: %+v", len(distinct()), n, distinct())
+				}
+			}
+		}
+		waitDistinct(2)
+		resp, err := http.Post(url+"/api/v1/incidents/INC-1/resolve", "application/json", strings.NewReader(`{"actor":"carol"}`))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("resolve: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		got := waitDistinct(4)
+		var seen []string
+		for _, p := range got {
+			if p.Recipient == nil {
+				t.Fatalf("notification without recipient: %+v", p)
+			}
+			seen = append(seen, string(p.Event)+" "+p.Recipient.User)
+		}
+		sort.Strings(seen)
+		if want := []string{"escalate bob", "resolve alice", "resolve bob", "trigger alice"}; !slices.Equal(seen, want) {
+			t.Fatalf("notifications %q, want %q", seen, want)
+		}
+		rec.mu.Lock()
+		t.Logf("%d deliveries for %d notifications", len(rec.got), len(got))
+		rec.mu.Unlock()
 	})
 }
