@@ -25,6 +25,7 @@ import (
 	"github.com/incidentd/incidentd/ingest"
 	"github.com/incidentd/incidentd/notify"
 	"github.com/incidentd/incidentd/problem"
+	"github.com/incidentd/incidentd/runbooks"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/web"
 )
@@ -62,6 +63,8 @@ type Daemon struct {
 	// The escalation engine (daemon/escalation.go).
 	escalation    *escalation.Engine
 	notifyMetrics *notify.Metrics
+	// The runbook engine (daemon/runbooks.go).
+	runbooks *runbooks.Engine
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -134,6 +137,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.startEscalation(ctx, st, reg, cfg); err != nil {
 		return err
 	}
+	if err := d.startRunbooks(ctx, st, reg, cfg); err != nil {
+		return err
+	}
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := d.bg.start(bgCtx)
 	defer func() { stopBackground(); waitBackground() }()
@@ -151,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	d.ingest.Register(mux)
 	api.New(st, d.cmdb, opts.Clock, d.log).WithEscalation(d.escalation).Register(mux)
+	api.NewRunbooks(d.runbooks, d.log).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
@@ -287,6 +294,9 @@ func (d *Daemon) reload() error {
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)
 	d.escalation.SetSetup(escalationSetup)
+	if err := d.loadRunbooks(context.Background(), cfg); err != nil {
+		d.log.Error("runbooks reloaded, but scheduling their cron ticks failed; they are scheduled again at the next reload or restart", "err", err)
+	}
 	d.cfg = cfg
 	d.log.Info("config reloaded", "file", d.opts.ConfigFile)
 	return nil

@@ -60,10 +60,10 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		if err := needIncident(); err != nil {
 			return StepResult{}, none, err
 		}
-		if e.opts.Changer == nil {
-			return StepResult{}, none, errors.New("set is not supported yet: incidentd cannot change an incident's priority, hold status or labels (nothing was changed)")
+		if e.opts.Changer != nil {
+			return StepResult{}, none, e.opts.Changer.ChangeIncident(ctx, run.IncidentID, *in.Set, actor, now)
 		}
-		return StepResult{}, none, e.opts.Changer.ChangeIncident(ctx, run.IncidentID, *in.Set, actor, now)
+		return StepResult{}, none, e.setHold(ctx, run.IncidentID, in.Set, actor, now)
 	case KindEscalate:
 		if err := needIncident(); err != nil {
 			return StepResult{}, none, err
@@ -90,6 +90,32 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		return StepResult{}, store.RunbookEffects{Events: e.event(run, EventNotificationRequested, text)}, nil
 	}
 	return StepResult{}, none, fmt.Errorf("step kind %s has no action", s.Kind)
+}
+
+// setHold carries out a set step with the store's incident actions: it can
+// put an incident on hold and take it off; it cannot change priority or
+// labels yet, and then changes nothing at all.
+func (e *Engine) setHold(ctx context.Context, id int64, c *SetChange, actor string, now time.Time) error {
+	if c.Priority != 0 || len(c.Labels) > 0 {
+		return errors.New("set priority and set labels are not supported yet: incidentd cannot change them (nothing was changed)")
+	}
+	if c.OnHold == nil {
+		return nil
+	}
+	inc, err := e.st.Incident(ctx, id)
+	if err != nil {
+		return err
+	}
+	onHold := inc.Status == incident.StatusOnHold
+	if onHold == *c.OnHold {
+		return nil // already so
+	}
+	action := incident.ActionResume
+	if *c.OnHold {
+		action = incident.ActionHold
+	}
+	_, _, err = e.st.Act(ctx, id, action, actor, "", now)
+	return err
 }
 
 // doHTTP sends one request. Later steps see the status, the first value of

@@ -622,20 +622,40 @@ func TestApprovalRejectAndTimeout(t *testing.T) {
 	})
 }
 
-// TestSetIsNotSupported: set fails honestly, nothing changes.
-func TestSetIsNotSupported(t *testing.T) {
-	clk := clock.NewFake(t0)
-	rb := "name: s\ntriggers: [{on: incident.triggered}]\nsteps:\n  - set: {priority: P5}\n"
-	h := newHarness(t, store.SQLite, "", clk, map[string]string{"s.yml": rb}, runbooks.Options{})
-	h.fire(checkoutLabels)
-	h.settle()
-	run, _ := h.onlyRun("s")
-	if run.Status != store.RunFailed || !strings.Contains(run.Error, "set is not supported yet") {
-		t.Fatalf("run %s %q", run.Status, run.Error)
-	}
-	if inc, _ := h.st.Incident(context.Background(), 1); inc.Priority == 5 {
-		t.Fatal("priority changed")
-	}
+// TestSet puts an incident on hold and takes it off; priority and labels
+// cannot be set yet: such a step fails and changes nothing.
+func TestSet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		clk := clock.NewFake(t0)
+		rbs := splitRunbooks(`
+name: hold
+triggers: [{on: incident.triggered}]
+steps:
+  - set: {on_hold: true}
+  - set: {on_hold: true}
+  - name: off
+    set: {on_hold: false}
+  - set: {on_hold: true, priority: P5}
+`)
+		h := newHarness(t, b, "", clk, rbs, runbooks.Options{})
+		h.fire(checkoutLabels)
+		h.settle()
+		run, steps := h.onlyRun("hold")
+		if steps["steps[1]"].Status != store.StepSucceeded || steps["off"].Status != store.StepSucceeded {
+			t.Fatalf("holding twice: %s, taking off hold: %s", steps["steps[1]"].Status, steps["off"].Status)
+		}
+		if run.Status != store.RunFailed || !strings.Contains(run.Error, "set priority and set labels are not supported yet") {
+			t.Fatalf("run %s %q", run.Status, run.Error)
+		}
+		inc, _ := h.st.Incident(context.Background(), 1)
+		if inc.Status != "triggered" || inc.Priority == 5 {
+			t.Fatalf("incident %s P%d: the last step must change nothing", inc.Status, inc.Priority)
+		}
+		tl := strings.Join(h.timeline(1), "\n")
+		if strings.Count(tl, "put on hold by runbook:hold") != 1 {
+			t.Errorf("want one hold on the timeline:\n%s", tl)
+		}
+	})
 }
 
 // TestDryRunExample walks the example as a scheduled run would: without
