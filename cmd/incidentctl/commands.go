@@ -78,6 +78,7 @@ var commands = []*command{
 	{path: "silence add", operands: "MATCHER...", flags: "(--end TIME | --for DURATION) [--start TIME] [--comment TEXT]", summary: "Silence paging for incidents the Alertmanager matchers fit (labels, priority, ci, ci_class, team).", run: (*app).silenceAdd},
 	{path: "silence list", flags: "[--all]", summary: "List silences not over yet (--all: expired ones too).", run: (*app).silenceList},
 	{path: "silence expire", operands: "ID", summary: "End a silence now; what it held back is paged at once.", run: (*app).silenceExpire},
+	{path: "runbook", operands: "SUBCOMMAND ...", summary: "Runbooks: validate and test files offline; list runbooks, start, show, approve, reject and cancel runs.", details: runbookDetails, run: (*app).runbook},
 	{path: "simulate", flags: "[--seeds LIST | --seed N] [--cis N] [--faults N] [--spacing D] [--noise R] [--store sqlite|DSN] [--dump DIR] [--json]", summary: "Measure correlation offline on generated topologies and alert storms (no daemon needed).", details: simulateDetails, run: (*app).simulate},
 }
 
