@@ -136,7 +136,9 @@ steps:
 `)
 	base, _ := daemontest.Start(t, daemontest.SQLiteConfig(dir)+"runbooks:\n  files: ["+filepath.Join(dir, "runbooks/*.yml")+"]\n")
 	postAlerts(t, base, `[{"labels": {"alertname": "A", "service": "x"}}]`)
-	ctl := func(args ...string) result { return cli(t, append([]string{"--url", base, "--actor", "alice"}, args...)...) }
+	ctl := func(args ...string) result {
+		return cli(t, append([]string{"--url", base, "--actor", "alice"}, args...)...)
+	}
 
 	ctl("runbook", "list").want(t, 0, []string{"NAME", "ask", "manual", "what*", "Ask, then note."}, nil)
 	ctl("runbook", "run", "ask", "--incident", "INC-1", "--input", "what=restart", "--dry-run").want(t, 0, []string{
