@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/incidentd/incidentd/clock"
 	"github.com/incidentd/incidentd/runbooks"
 	"github.com/incidentd/incidentd/store"
@@ -706,4 +708,94 @@ func TestDryRunExample(t *testing.T) {
 	if !strings.Contains(byName["wait-recovery"].Note, "does not hold now") || byName["ask"].State != runbooks.DryWouldRun {
 		t.Errorf("wait %q, ask %s", byName["wait-recovery"].Note, byName["ask"].State)
 	}
+}
+
+// TestMetrics counts ended runs by result, step durations by kind and
+// status, and the approvals pending in the store.
+func TestMetrics(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		ctx := context.Background()
+		reg := prometheus.NewRegistry()
+		clk := clock.NewFake(t0)
+		rb := "name: m\ntriggers: [{manual: true}]\nsteps:\n  - name: q\n    approve: {from: [alice]}\n  - wait: {duration: 90s}\n"
+		h := newHarness(t, b, "", clk, map[string]string{"m.yml": rb}, runbooks.Options{Registerer: reg})
+		r1, _, _ := h.eng.Start(ctx, runbooks.StartRequest{Runbook: "m", Actor: "bob"})
+		r2, _, _ := h.eng.Start(ctx, runbooks.StartRequest{Runbook: "m", Actor: "bob"})
+		h.settle()
+		pending := func() float64 {
+			t.Helper()
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "incidentd_runbook_approvals_pending" {
+					return mf.GetMetric()[0].GetGauge().GetValue()
+				}
+			}
+			t.Fatal("no incidentd_runbook_approvals_pending")
+			return 0
+		}
+		if n := pending(); n != 2 {
+			t.Fatalf("approvals pending %v, want 2", n)
+		}
+		clk.Advance(30 * time.Second)
+		if _, err := h.eng.Answer(ctx, r1.ID, "", "alice", "", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.eng.Cancel(ctx, r2.ID, "alice", ""); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		if n := pending(); n != 0 {
+			t.Fatalf("approvals pending %v after the answers, want 0", n)
+		}
+		h.advance(90 * time.Second)
+		runs := series(t, reg, "incidentd_runbook_runs_total")
+		if runs[`result="succeeded",runbook="m"`] != 1 || runs[`result="cancelled",runbook="m"`] != 1 || len(runs) != 2 {
+			t.Errorf("runs by result %v, want one succeeded and one cancelled", runs)
+		}
+		steps := series(t, reg, "incidentd_runbook_step_duration_seconds")
+		want := map[string]float64{
+			`kind="approve",runbook="m",status="succeeded"`: 30, // asked at +0s, approved at +30s
+			`kind="wait",runbook="m",status="succeeded"`:    90,
+			// The cancelled run's approval ends cancelled, with the run:
+			// steps are observed only when the engine ends them.
+		}
+		if fmt.Sprint(steps) != fmt.Sprint(want) {
+			t.Errorf("step durations (sum of one observation each) %v, want %v", steps, want)
+		}
+	})
+}
+
+// series gathers a counter's values or a histogram's sums (each series
+// must have exactly one observation) by their labels.
+func series(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			key := strings.Join(labels, ",")
+			if h := m.GetHistogram(); h != nil {
+				if h.GetSampleCount() != 1 {
+					t.Errorf("%s{%s}: %d observations, want 1", name, key, h.GetSampleCount())
+				}
+				out[key] = h.GetSampleSum()
+				continue
+			}
+			out[key] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
