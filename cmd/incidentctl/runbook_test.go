@@ -189,3 +189,26 @@ func waitRun(t *testing.T, base string, id int, status string) {
 		}
 	}
 }
+
+// TestRunbookTestDoc runs the documented dry run of docs/runbooks.md on
+// its fixture and compares the output word for word.
+func TestRunbookTestDoc(t *testing.T) {
+	t.Parallel()
+	var fixture, want string
+	for _, b := range docBlocks(t, "../../docs/runbooks.md") {
+		switch b.Info {
+		case "json fixture":
+			fixture = b.Text
+		case "text runbook-test":
+			want = b.Text
+		}
+	}
+	if fixture == "" || want == "" {
+		t.Fatal("docs/runbooks.md lacks the ```json fixture or ```text runbook-test block")
+	}
+	f := writeTree(t, t.TempDir(), "inc-12.json", fixture)
+	r := cli(t, "runbook", "test", "../../configs/runbooks/restart-checkout-on-errors.yml", "--incident", f)
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("documented output:\n%s\ngot (exit %d):\n%s%s", want, r.code, r.stdout, r.stderr)
+	}
+}
