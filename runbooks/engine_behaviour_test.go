@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/incidentd/incidentd/clock"
+	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/runbooks"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/store/storetest"
@@ -798,4 +799,45 @@ func series(t *testing.T, reg *prometheus.Registry, name string) map[string]floa
 		}
 	}
 	return out
+}
+
+// TestAlertAndSLATriggers: alert.* triggers match the alert's own labels
+// (not only those the incident's alerts share), and sla.* events start
+// runs on their incident.
+func TestAlertAndSLATriggers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		ctx := context.Background()
+		rbs := splitRunbooks(`
+name: on-disk
+triggers: [{on: alert.firing, match: '{alertname="DiskFull", mountpoint="/var"}'}]
+steps:
+  - annotate: "disk {{ .Incident.Key }}"
+---
+name: on-breach
+triggers: [{on: sla.breached, match: '{priority=~"P[1-3]"}'}]
+steps:
+  - annotate: "breach {{ .Runbook.Trigger }}"
+`)
+		clk := clock.NewFake(t0)
+		h := newHarness(t, b, "", clk, rbs, runbooks.Options{})
+		// Two alerts in one incident: only one is on /var.
+		h.fire(map[string]string{"alertname": "DiskFull", "service": "db", "mountpoint": "/data", "severity": "critical"})
+		h.fire(map[string]string{"alertname": "DiskFull", "service": "db", "mountpoint": "/var", "severity": "critical"})
+		h.settle()
+		runs, _ := h.eng.Runs(ctx, store.RunFilter{Runbook: "on-disk"})
+		if len(runs) != 1 || runs[0].Trigger != "alert.firing" || runs[0].IncidentID != 1 {
+			t.Fatalf("on-disk runs %+v, want one, for the /var alert", runs)
+		}
+		if err := h.st.RecordEvents(ctx, []incident.Event{{IncidentID: 1, At: clk.Now(), Actor: "incidentd", Kind: "sla.breached", Message: "resolve SLA breached"}}); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		run, _ := h.onlyRun("on-breach")
+		if run.Status != store.RunSucceeded || run.Trigger != "sla.breached" {
+			t.Fatalf("on-breach run %s %s", run.Status, run.Trigger)
+		}
+		if tl := strings.Join(h.timeline(1), "\n"); !strings.Contains(tl, "incident.note breach sla.breached") || !strings.Contains(tl, "incident.note disk INC-1") {
+			t.Errorf("timeline:\n%s", tl)
+		}
+	})
 }
