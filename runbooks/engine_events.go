@@ -30,7 +30,7 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 		return nil
 	}
 	lib := e.Library()
-	if lib.Set.Len() == 0 {
+	if !listens(lib.Set, ev.Kind) {
 		return nil
 	}
 	incID := ev.IncidentID
@@ -54,16 +54,22 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 	if err != nil {
 		return err
 	}
-	alerts, err := e.st.IncidentAlerts(ctx, incID)
-	if err != nil {
-		return err
-	}
+	// Matchers see the alert's labels for alert events; the CI is the
+	// root cause, else the alert's, else the first alert's that has one.
+	// Only the alert the event names is read, not the incident's alerts,
+	// which an alert storm makes many.
 	labels := inc.Labels
-	if strings.HasPrefix(ev.Kind, "alert.") {
-		for _, a := range alerts {
-			if a.ID() == ev.AlertID {
-				labels = a.Labels
-			}
+	var alerts []*incident.Alert
+	if strings.HasPrefix(ev.Kind, "alert.") && ev.AlertID != "" {
+		if a, err := e.alert(ctx, ev.AlertID); err != nil {
+			return err
+		} else if a != nil {
+			labels, alerts = a.Labels, []*incident.Alert{a}
+		}
+	}
+	if inc.RootCause == "" && (len(alerts) == 0 || alerts[0].CI == "") && e.opts.CI != nil {
+		if alerts, err = e.st.IncidentAlerts(ctx, incID); err != nil {
+			return err
 		}
 	}
 	lset := MatchLabels(labels, NewIncident(inc), e.ciOf(inc, alerts))
@@ -80,6 +86,37 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 		}
 	}
 	return nil
+}
+
+// listens reports whether a runbook of set has a trigger on event.
+func listens(set *Set, event string) bool {
+	for _, rb := range set.All() {
+		for _, t := range rb.Triggers {
+			if t.Kind == TriggerEvent && t.Event == event {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// alert reads one alert occurrence by its id (FINGERPRINT-SEQ); nil if it
+// is gone.
+func (e *Engine) alert(ctx context.Context, id string) (*incident.Alert, error) {
+	fp, _, err := store.ParseAlertID(id)
+	if err != nil {
+		return nil, nil
+	}
+	occ, err := e.st.Alerts(ctx, store.AlertFilter{Fingerprint: fp, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range occ {
+		if a.ID() == id {
+			return a, nil
+		}
+	}
+	return nil, nil
 }
 
 // recheckWaits schedules, for every wait step with a condition on runs of
