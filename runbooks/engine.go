@@ -385,6 +385,9 @@ func (e *Engine) Answer(ctx context.Context, runID int64, step, actor, message s
 	}
 	rb, err := e.runbookOf(ctx, run)
 	if err != nil {
+		if broken, err := e.failBroken(ctx, run, err, ""); broken && err == nil {
+			return store.RunbookStep{}, fmt.Errorf("%w: run %d failed: its runbook no longer loads", ErrConflict, run.ID)
+		}
 		return store.RunbookStep{}, err
 	}
 	rows, err := e.runs.Steps(ctx, run.ID)
@@ -535,6 +538,21 @@ func (e *Engine) stopInflight(runID int64) {
 	}
 }
 
+// errBrokenRun marks a run whose runbook text is gone or no longer loads
+// (after an upgrade with stricter checks): it cannot go on, and fails.
+var errBrokenRun = errors.New("the run cannot go on")
+
+// failBroken ends a run that cannot go on, if err says so, and reports
+// whether it did.
+func (e *Engine) failBroken(ctx context.Context, run store.RunbookRun, err error, self string) (bool, error) {
+	if !errors.Is(err, errBrokenRun) {
+		return false, err
+	}
+	e.log.Error("runbook run failed: its runbook no longer loads", "run", run.ID, "err", err)
+	_, err = e.end(ctx, run, store.RunFailed, err.Error(), self)
+	return true, err
+}
+
 // runbookOf returns the runbook text a run follows, parsed (cached by
 // hash).
 func (e *Engine) runbookOf(ctx context.Context, run store.RunbookRun) (*Runbook, error) {
@@ -545,12 +563,15 @@ func (e *Engine) runbookOf(ctx context.Context, run store.RunbookRun) (*Runbook,
 		return rb, nil
 	}
 	src, err := e.runs.Source(ctx, run.SourceHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v", errBrokenRun, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	rb, err = Parse(src.File, src.Source)
 	if err != nil {
-		return nil, fmt.Errorf("runbook %s as stored for run %d no longer parses: %v", src.Name, run.ID, err)
+		return nil, fmt.Errorf("%w: runbook %s as stored for run %d no longer loads: %v", errBrokenRun, src.Name, run.ID, err)
 	}
 	e.mu.Lock()
 	if len(e.parsed) >= 512 {

@@ -136,9 +136,7 @@ func (e *Engine) drive(ctx context.Context, runID int64, self string) error {
 	}
 	rb, err := e.runbookOf(ctx, run)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			_, err = e.end(ctx, run, store.RunFailed, err.Error(), self)
-		}
+		_, err = e.failBroken(ctx, run, err, self)
 		return err
 	}
 	rows, err := e.runs.Steps(ctx, run.ID)
@@ -305,6 +303,7 @@ func (e *Engine) load(ctx context.Context, runID int64, stepID string) (l loaded
 		return l, false, err
 	}
 	if l.rb, err = e.runbookOf(ctx, l.run); err != nil {
+		_, err = e.failBroken(ctx, l.run, err, "")
 		return l, false, err
 	}
 	if l.step, ok = l.rb.Step(stepID); !ok {
@@ -831,6 +830,7 @@ func (e *Engine) onRunTimer(ctx context.Context, t timers.Timer) error {
 	}
 	rb, err := e.runbookOf(ctx, run)
 	if err != nil {
+		_, err = e.failBroken(ctx, run, err, t.Key)
 		return err
 	}
 	msg := fmt.Sprintf("run timed out after %s", strictyaml.Duration(run.Timeout))

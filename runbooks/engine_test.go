@@ -3,6 +3,7 @@ package runbooks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -423,4 +424,32 @@ func TestInterruptedStepRetriedOnlyIfAllowed(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRunWhoseRunbookNoLongerLoadsFails: a run whose stored runbook text no
+// longer loads (an upgrade with stricter checks) fails at its next step,
+// and an answer to its approval is refused, instead of retrying forever.
+func TestRunWhoseRunbookNoLongerLoadsFails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		ctx := context.Background()
+		clk := clock.NewFake(t0)
+		h := newHarness(t, b, "", clk, splitRunbooks(waitAndApprove), runbooks.Options{})
+		waiting, _, _ := h.eng.Start(ctx, runbooks.StartRequest{Runbook: "wait-then-note", Actor: "bob"})
+		asking, _, _ := h.eng.Start(ctx, runbooks.StartRequest{Runbook: "ask-then-note", Actor: "bob"})
+		h.settle()
+		if _, err := h.st.DB().Exec("UPDATE runbook_sources SET source = 'name: broken'"); err != nil {
+			t.Fatal(err)
+		}
+		h.restart() // forget the parsed runbooks
+		h.advance(10 * time.Minute)
+		if r, _ := h.run(waiting.ID); r.Status != store.RunFailed || !strings.Contains(r.Error, "no longer loads") {
+			t.Fatalf("waiting run: %s %q", r.Status, r.Error)
+		}
+		if _, err := h.eng.Answer(ctx, asking.ID, "", "alice", "", true); !errors.Is(err, runbooks.ErrConflict) {
+			t.Fatalf("answer: %v, want a conflict", err)
+		}
+		if r, _ := h.run(asking.ID); r.Status != store.RunFailed {
+			t.Fatalf("approval run: %s", r.Status)
+		}
+	})
 }
