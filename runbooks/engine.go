@@ -45,6 +45,7 @@ const DefaultSearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 // message starts with "run N", the run's id.
 const (
 	EventRunStarted            = "runbook.run_started"
+	EventRunFailing            = "runbook.run_failing" // failed; its on_failure steps run
 	EventRunFinished           = "runbook.run_finished"
 	EventStepFinished          = "runbook.step_finished"
 	EventApprovalRequested     = "runbook.approval_requested"
@@ -307,11 +308,10 @@ func (e *Engine) create(ctx context.Context, lib *Library, rb *Runbook, n newRun
 	var keyErr error
 	if rb.Concurrency != nil {
 		d, err := e.triggerData(ctx, rb, run)
-		if err == nil {
-			run.ConcurrencyKey, keyErr = rb.ConcurrencyKey(d)
-		} else {
-			keyErr = err
+		if err != nil {
+			return store.RunbookRun{}, false, err
 		}
+		run.ConcurrencyKey, keyErr = rb.ConcurrencyKey(d)
 		run.ConcurrencyLimit = rb.Concurrency.Limit
 		if keyErr != nil {
 			// The run cannot be placed under its limit: it is recorded, and

@@ -59,7 +59,7 @@ func TestEngineDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{
-		runbooks.EventRunStarted, runbooks.EventRunFinished, runbooks.EventStepFinished, runbooks.EventApprovalRequested,
+		runbooks.EventRunStarted, runbooks.EventRunFailing, runbooks.EventRunFinished, runbooks.EventStepFinished, runbooks.EventApprovalRequested,
 		runbooks.EventEscalationRequested, runbooks.EventNotificationRequested,
 		"incidentd_runbook_runs_total", "incidentd_runbook_step_duration_seconds", "incidentd_runbook_approvals_pending",
 	} {

@@ -106,7 +106,7 @@ func (e *Engine) fail(ctx context.Context, run store.RunbookRun, rb *Runbook, en
 			e.timer(timerDrive, driveKey(run.ID, store.PhaseOnFailure), now, payload{Run: run.ID}),
 			e.timer(timerRun, runKey(run.ID, "timeout:"+store.PhaseOnFailure), now.Add(run.Timeout), payload{Run: run.ID, Op: store.PhaseOnFailure}),
 		},
-		Events: e.event(run, EventStepFinished, fmt.Sprintf("%s failed (%s); running its on_failure steps", run.Runbook, msg)),
+		Events: e.event(run, EventRunFailing, fmt.Sprintf("%s failed: %s; running its on_failure steps", run.Runbook, msg)),
 	}, now)
 	if ok {
 		e.stopInflight(run.ID)
