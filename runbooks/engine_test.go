@@ -453,3 +453,32 @@ func TestRunWhoseRunbookNoLongerLoadsFails(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadLibrary loads the shipped runbooks with their text; a file with
+// errors is rejected with file:line:column and the others still load.
+func TestLoadLibrary(t *testing.T) {
+	lib, errs := runbooks.LoadLibrary([]string{"../configs/runbooks/*.yml"})
+	if len(errs) > 0 || lib.Set.Len() < 5 {
+		t.Fatalf("%d runbooks, errors %v", lib.Set.Len(), errs)
+	}
+	for _, rb := range lib.Set.All() {
+		src, ok := lib.Source(rb.Name)
+		text, err := os.ReadFile(rb.File)
+		if !ok || err != nil || string(src.Source) != string(text) || src.Hash == "" {
+			t.Errorf("%s: source %v %v", rb.Name, ok, err)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "good.yml"), []byte("name: good\ntriggers: [{manual: true}]\nsteps:\n  - annotate: hi\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "bad.yml"), []byte("name: bad\nsteps:\n  - annotate: \"\"\n"), 0o600)
+	lib, errs = runbooks.LoadLibrary([]string{filepath.Join(dir, "*.yml"), filepath.Join(dir, "missing.yml")})
+	if lib.Set.Len() != 1 || len(errs) != 2 {
+		t.Fatalf("%d runbooks, errors %v: want good loaded, bad and missing.yml reported", lib.Set.Len(), errs)
+	}
+	if got := errs[0].Error(); !strings.Contains(got, "missing.yml: no such file") {
+		t.Errorf("first error %q", got)
+	}
+	if got := errs[1].Error(); got != filepath.Join(dir, "bad.yml")+":3:5: steps[0].annotate: the note is empty" {
+		t.Errorf("second error %q", got)
+	}
+}
