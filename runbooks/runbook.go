@@ -1,14 +1,14 @@
 // Package runbooks defines incidentd's runbook format: the model, the strict
 // loader with file:line:column errors, the templates that render step inputs,
 // the `when`/`until` expressions, secret references and their masking, and
-// the retry arithmetic. It does no I/O beyond reading runbook and secret
-// files: the engine that runs steps, persists runs and resumes them is built
-// on top of this package.
+// the retry arithmetic; and, in the engine*.go files, the durable engine
+// that starts runs from timeline events, cron ticks and requests, persists
+// every step and resumes runs from timers after a restart.
 //
 // A loaded Runbook is immutable and safe for concurrent use. docs/runbooks.md
 // is the format reference.
 //
-// An engine uses it like this:
+// The engine (and the CLI's dry run) use the format like this:
 //
 //	set, errs := runbooks.LoadFiles(cfg.Files)  // start and reload: swap the *Set whole
 //	lset := runbooks.MatchLabels(inc.Labels, runbooks.NewIncident(inc), runbooks.NewCI(ci))
