@@ -2,6 +2,7 @@ package incident
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,5 +165,55 @@ func TestApplyWithinOneBatch(t *testing.T) {
 		if e.IncidentID != 41 {
 			t.Fatalf("event %+v not remapped to the allocated id", e)
 		}
+	}
+}
+
+func TestSetPriorityAndLabels(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		status  Status
+		change  Change
+		want    []string // event messages
+		labels  string
+		prio    int
+		wantErr error
+	}{
+		{"priority", StatusTriggered, Change{Priority: 1}, []string{"priority P3 -> P1: set by rb"}, "a=1", 1, nil},
+		{"same priority", StatusTriggered, Change{Priority: 3}, nil, "a=1", 3, nil},
+		{"labels set and removed", StatusAcknowledged, Change{Labels: map[string]string{"b": "2", "a": ""}}, []string{"labels set by rb: a removed, b=2"}, "b=2", 3, nil},
+		{"no-op labels", StatusTriggered, Change{Labels: map[string]string{"a": "1", "zz": ""}}, nil, "a=1", 3, nil},
+		{"bad priority", StatusTriggered, Change{Priority: 6}, nil, "a=1", 3, nil},
+		{"resolved", StatusResolved, Change{Priority: 1}, nil, "a=1", 3, ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inc := &Incident{ID: 1, Status: tt.status, Priority: 3, Labels: map[string]string{"a": "1"}}
+			evs, err := Set(inc, tt.change, "rb", now)
+			if tt.name == "bad priority" {
+				var ie *InputError
+				if !errors.As(err, &ie) {
+					t.Fatalf("err %v, want an input error", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) || tt.wantErr == nil && err != nil {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			var msgs []string
+			for _, ev := range evs {
+				msgs = append(msgs, ev.Message)
+			}
+			if strings.Join(msgs, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("events %q, want %q", msgs, tt.want)
+			}
+			var ls []string
+			for _, k := range sortedKeys(inc.Labels) {
+				ls = append(ls, k+"="+inc.Labels[k])
+			}
+			if got := strings.Join(ls, ","); got != tt.labels || inc.Priority != tt.prio {
+				t.Errorf("labels %q priority %d, want %q %d", got, inc.Priority, tt.labels, tt.prio)
+			}
+		})
 	}
 }

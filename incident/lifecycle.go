@@ -102,3 +102,60 @@ func Do(inc *Incident, action Action, actor, message string, now time.Time) (Eve
 	inc.UpdatedAt = now
 	return ev, nil
 }
+
+// Change is what a runbook's set step changes on an incident: a priority
+// (1..5, 0 leaves it) and labels (an empty value removes the label).
+type Change struct {
+	Priority int
+	Labels   map[string]string
+}
+
+// Set applies c to inc at now and returns the timeline events to record,
+// none if nothing changed. A priority set by hand holds until the engine
+// re-derives it from impact and urgency (a CI of the incident starts or
+// stops firing, or a more urgent alert joins), which the timeline records.
+func Set(inc *Incident, c Change, actor string, now time.Time) ([]Event, error) {
+	actor = strings.TrimSpace(actor)
+	if actor == "" {
+		return nil, &InputError{"actor is required"}
+	}
+	if c.Priority != 0 && (c.Priority < 1 || c.Priority > 5) {
+		return nil, &InputError{fmt.Sprintf("priority %d: want 1..5", c.Priority)}
+	}
+	if !inc.Status.Open() {
+		return nil, fmt.Errorf("%w: %s is %s, cannot change it", ErrConflict, inc.Key(), inc.Status)
+	}
+	var evs []Event
+	if c.Priority != 0 && c.Priority != inc.Priority {
+		old := inc.Priority
+		inc.Priority = c.Priority
+		inc.Major = c.Priority == 1
+		evs = append(evs, Event{IncidentID: inc.ID, At: now, Actor: actor, Kind: EventIncidentPriorityChanged,
+			Message: fmt.Sprintf("priority %s -> %s: set by %s", PriorityLabel(old), PriorityLabel(c.Priority), actor)})
+	}
+	var changed []string
+	for _, k := range sortedKeys(c.Labels) {
+		v := c.Labels[k]
+		if old, ok := inc.Labels[k]; ok && old == v || !ok && v == "" {
+			continue
+		}
+		if inc.Labels == nil {
+			inc.Labels = map[string]string{}
+		}
+		if v == "" {
+			delete(inc.Labels, k)
+			changed = append(changed, k+" removed")
+		} else {
+			inc.Labels[k] = v
+			changed = append(changed, k+"="+v)
+		}
+	}
+	if len(changed) > 0 {
+		evs = append(evs, Event{IncidentID: inc.ID, At: now, Actor: actor, Kind: EventIncidentLabelsChanged,
+			Message: "labels set by " + actor + ": " + strings.Join(changed, ", ")})
+	}
+	if len(evs) > 0 {
+		inc.UpdatedAt = now
+	}
+	return evs, nil
+}

@@ -256,6 +256,7 @@ const (
 	EventIncidentOnHold          = "incident.on_hold"
 	EventIncidentResumed         = "incident.resumed"
 	EventIncidentPriorityChanged = "incident.priority_changed"
+	EventIncidentLabelsChanged   = "incident.labels_changed"
 	EventIncidentRootCause       = "incident.root_cause_changed"
 	EventIncidentMerged          = "incident.merged"
 	EventIncidentNote            = "incident.note"

@@ -90,13 +90,6 @@ type Pager interface {
 	Notify(ctx context.Context, incidentID int64, to []string, message, actor string) error
 }
 
-// IncidentChanger carries out set steps. Without one, set steps fail with
-// a "not supported" error: the store cannot yet change an incident's
-// priority, hold status or labels.
-type IncidentChanger interface {
-	ChangeIncident(ctx context.Context, incidentID int64, change SetChange, actor string, now time.Time) error
-}
-
 // Options configure an Engine. Zero values take the defaults.
 type Options struct {
 	// Config is the runbooks section: secrets, exec allowlist, output cap.
@@ -110,7 +103,6 @@ type Options struct {
 	HTTPClient *http.Client
 	Approvers  Approvers
 	Pager      Pager
-	Changer    IncidentChanger
 	// SearchPath is where command[0] is looked up, and the PATH programs
 	// get (DefaultSearchPath).
 	SearchPath string

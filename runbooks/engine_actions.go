@@ -60,10 +60,7 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		if err := needIncident(); err != nil {
 			return StepResult{}, none, err
 		}
-		if e.opts.Changer != nil {
-			return StepResult{}, none, e.opts.Changer.ChangeIncident(ctx, run.IncidentID, *in.Set, actor, now)
-		}
-		return StepResult{}, none, e.setHold(ctx, run.IncidentID, in.Set, actor, now)
+		return StepResult{}, none, e.set(ctx, run.IncidentID, in.Set, actor, now)
 	case KindEscalate:
 		if err := needIncident(); err != nil {
 			return StepResult{}, none, err
@@ -92,12 +89,14 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 	return StepResult{}, none, fmt.Errorf("step kind %s has no action", s.Kind)
 }
 
-// setHold carries out a set step with the store's incident actions: it can
-// put an incident on hold and take it off; it cannot change priority or
-// labels yet, and then changes nothing at all.
-func (e *Engine) setHold(ctx context.Context, id int64, c *SetChange, actor string, now time.Time) error {
+// set carries out a set step: priority and labels through the store's
+// incident change, on_hold through the hold and resume actions. Each change
+// is on the timeline under the run's name.
+func (e *Engine) set(ctx context.Context, id int64, c *SetChange, actor string, now time.Time) error {
 	if c.Priority != 0 || len(c.Labels) > 0 {
-		return errors.New("set priority and set labels are not supported yet: incidentd cannot change them (nothing was changed)")
+		if _, _, err := e.st.ChangeIncident(ctx, id, incident.Change{Priority: c.Priority, Labels: c.Labels}, actor, now); err != nil {
+			return err
+		}
 	}
 	if c.OnHold == nil {
 		return nil

@@ -625,8 +625,8 @@ func TestApprovalRejectAndTimeout(t *testing.T) {
 	})
 }
 
-// TestSet puts an incident on hold and takes it off; priority and labels
-// cannot be set yet: such a step fails and changes nothing.
+// TestSet puts an incident on hold and takes it off, and sets its priority
+// and labels, each change on the timeline under the runbook's name.
 func TestSet(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b store.Backend) {
 		clk := clock.NewFake(t0)
@@ -638,7 +638,7 @@ steps:
   - set: {on_hold: true}
   - name: off
     set: {on_hold: false}
-  - set: {on_hold: true, priority: P5}
+  - set: {priority: P5, labels: {team: payments}}
 `)
 		h := newHarness(t, b, "", clk, rbs, runbooks.Options{})
 		h.fire(checkoutLabels)
@@ -647,16 +647,18 @@ steps:
 		if steps["steps[1]"].Status != store.StepSucceeded || steps["off"].Status != store.StepSucceeded {
 			t.Fatalf("holding twice: %s, taking off hold: %s", steps["steps[1]"].Status, steps["off"].Status)
 		}
-		if run.Status != store.RunFailed || !strings.Contains(run.Error, "set priority and set labels are not supported yet") {
+		if run.Status != store.RunSucceeded {
 			t.Fatalf("run %s %q", run.Status, run.Error)
 		}
 		inc, _ := h.st.Incident(context.Background(), 1)
-		if inc.Status != "triggered" || inc.Priority == 5 {
-			t.Fatalf("incident %s P%d: the last step must change nothing", inc.Status, inc.Priority)
+		if inc.Status != "triggered" || inc.Priority != 5 || inc.Major || inc.Labels["team"] != "payments" {
+			t.Fatalf("incident %s P%d labels %v", inc.Status, inc.Priority, inc.Labels)
 		}
 		tl := strings.Join(h.timeline(1), "\n")
-		if strings.Count(tl, "put on hold by runbook:hold") != 1 {
-			t.Errorf("want one hold on the timeline:\n%s", tl)
+		for _, want := range []string{"put on hold by runbook:hold", "-> P5: set by runbook:hold", "labels set by runbook:hold: team=payments"} {
+			if strings.Count(tl, want) != 1 {
+				t.Errorf("want %q once on the timeline:\n%s", want, tl)
+			}
 		}
 	})
 }

@@ -200,9 +200,6 @@ func (r *dryRunner) one(s *Step) (DryStep, string) {
 		ds.Note = "would add a note to the incident"
 	case KindSet:
 		ds.Note = "would change the incident"
-		if in.Set.Priority != 0 || len(in.Set.Labels) > 0 {
-			ds.Note += " (set priority and set labels are not supported yet: the real step fails)"
-		}
 	case KindAcknowledge, KindResolve, KindEscalate:
 		ds.Note = "would " + string(s.Kind) + " the incident"
 	case KindNotify:

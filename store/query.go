@@ -169,31 +169,58 @@ func placeholders(n int) string {
 // Act applies a person's action to an incident and records it on the
 // timeline, in one transaction.
 func (s *Store) Act(ctx context.Context, id int64, action incident.Action, actor, message string, now time.Time) (*incident.Incident, incident.Event, error) {
+	inc, evs, err := s.changeIncident(ctx, id, now, action != incident.ActionNote, func(inc *incident.Incident, now time.Time) ([]incident.Event, error) {
+		ev, err := incident.Do(inc, action, actor, message, now)
+		return []incident.Event{ev}, err
+	})
+	if err != nil {
+		return nil, incident.Event{}, err
+	}
+	return inc, evs[0], nil
+}
+
+// ChangeIncident sets an incident's priority or labels (a runbook's set
+// step) and records each change on the timeline, in one transaction.
+func (s *Store) ChangeIncident(ctx context.Context, id int64, c incident.Change, actor string, now time.Time) (*incident.Incident, []incident.Event, error) {
+	return s.changeIncident(ctx, id, now, true, func(inc *incident.Incident, now time.Time) ([]incident.Event, error) {
+		return incident.Set(inc, c, actor, now)
+	})
+}
+
+// changeIncident locks incident id, lets change modify it, and writes the
+// row (when write) and the events change returns.
+func (s *Store) changeIncident(ctx context.Context, id int64, now time.Time, write bool, change func(*incident.Incident, time.Time) ([]incident.Event, error)) (*incident.Incident, []incident.Event, error) {
 	now = truncate(now)
 	var inc *incident.Incident
-	var ev incident.Event
+	var evs []incident.Event
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		inc, err = s.getIncident(ctx, tx, id, s.forUpdate)
 		if err != nil {
 			return err
 		}
-		ev, err = incident.Do(inc, action, actor, message, now)
-		if err != nil {
+		if evs, err = change(inc, now); err != nil {
 			return err
 		}
-		if action != incident.ActionNote {
+		if write && len(evs) > 0 {
 			if err := s.upsert(ctx, tx, "incidents", incidentColumns, "id", 1, func(int) []any { return incidentValues(inc) }); err != nil {
 				return err
 			}
 		}
-		return s.appendEvent(ctx, tx, &ev)
+		for i := range evs {
+			if err := s.appendEvent(ctx, tx, &evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, incident.Event{}, err
+		return nil, nil, err
 	}
-	s.committed()
-	return inc, ev, nil
+	if len(evs) > 0 {
+		s.committed()
+	}
+	return inc, evs, nil
 }
 
 // OpenIncidentCount is the number of open incidents with one status and

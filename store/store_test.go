@@ -417,3 +417,38 @@ func TestRecordEventsJoinTheTimelineAndTheOutbox(t *testing.T) {
 		}
 	})
 }
+
+func TestChangeIncidentPriorityAndLabels(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		ctx := context.Background()
+		p := incident.DefaultPolicy()
+		ingest(t, s, &p, t0, firing(map[string]string{"alertname": "A", "service": "x"}, t0))
+		inc := openIncidents(t, s)[0]
+		got, evs, err := s.ChangeIncident(ctx, inc.ID, incident.Change{Priority: 1, Labels: map[string]string{"team": "db"}}, "runbook failover (run 3)", t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].ID == 0 || got.Priority != 1 || !got.Major {
+			t.Fatalf("events %+v, incident %+v", evs, got)
+		}
+		stored, err := s.Incident(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.Priority != 1 || stored.Labels["team"] != "db" || stored.Labels["alertname"] != "A" {
+			t.Fatalf("stored %+v", stored)
+		}
+		tl, _ := s.Timeline(ctx, inc.ID)
+		if last := tl[len(tl)-1]; last.Kind != incident.EventIncidentLabelsChanged || last.Actor != "runbook failover (run 3)" {
+			t.Fatalf("timeline ends with %+v", last)
+		}
+		// Nothing to change: no event, no write.
+		if _, evs, err := s.ChangeIncident(ctx, inc.ID, incident.Change{Priority: 1}, "x", t0.Add(2*time.Minute)); err != nil || len(evs) != 0 {
+			t.Fatalf("no-op change: %+v %v", evs, err)
+		}
+		if _, _, err := s.ChangeIncident(ctx, 999, incident.Change{Priority: 1}, "x", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown incident: %v", err)
+		}
+	})
+}
