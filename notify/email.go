@@ -151,18 +151,23 @@ func (e *email) deliver(ctx context.Context, from string, to []*mail.Address, ms
 type mailView struct {
 	Message
 	Summary, EventTitle, Services, LabelText string
+	// ShowLevel: a page beyond level 0 names its level; a note pages
+	// nobody and names none.
+	ShowLevel bool
 }
 
 var mailText = texttemplate.Must(texttemplate.New("text").Parse(`{{.Summary}}
 {{.EventTitle}}
-
+{{if .Text}}
+{{.Text}}
+{{end}}
 Priority:          {{or .Priority "unknown"}}
 Status:            {{or .Status "unknown"}}
 Root cause:        {{or .RootCause "not identified"}}
 Impacted services: {{or .Services "none known"}}
 {{- if .LabelText}}
 Labels:            {{.LabelText}}{{end}}
-{{- if or .Level .Loop}}
+{{- if .ShowLevel}}
 Escalation:        level {{.Level}}, loop {{.Loop}}{{end}}
 {{if .AckURL}}
 Acknowledge: {{.AckURL}}{{end}}{{if .ResolveURL}}
@@ -176,6 +181,9 @@ var mailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <html><body style="font-family: sans-serif">
 <h2>{{.Summary}}</h2>
 <p>{{.EventTitle}}</p>
+{{- if .Text}}
+<p style="white-space: pre-wrap">{{.Text}}</p>
+{{- end}}
 <table cellpadding="4">
 <tr><th align="left">Priority</th><td>{{or .Priority "unknown"}}</td></tr>
 <tr><th align="left">Status</th><td>{{or .Status "unknown"}}</td></tr>
@@ -183,7 +191,7 @@ var mailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <tr><th align="left">Impacted services</th><td>{{or .Services "none known"}}</td></tr>
 {{- if .LabelText}}
 <tr><th align="left">Labels</th><td>{{.LabelText}}</td></tr>{{end}}
-{{- if or .Level .Loop}}
+{{- if .ShowLevel}}
 <tr><th align="left">Escalation</th><td>level {{.Level}}, loop {{.Loop}}</td></tr>{{end}}
 </table>
 <p>
@@ -197,7 +205,7 @@ var mailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 
 // composeMail renders the whole RFC 5322 message with CRLF line ends.
 func composeMail(m Message, from *mail.Address, to []*mail.Address) ([]byte, error) {
-	v := mailView{Message: m, Summary: summary(m), EventTitle: eventTitles[m.Event]}
+	v := mailView{Message: m, Summary: summary(m), EventTitle: eventTitles[m.Event], ShowLevel: (m.Level > 0 || m.Loop > 0) && m.Event != EventNote}
 	services := append([]string(nil), m.ImpactedServices...)
 	sort.Strings(services)
 	v.Services = strings.Join(services, ", ")

@@ -29,12 +29,15 @@ import (
 type Event string
 
 // Events. EventEscalate is a page to a further escalation level or loop;
-// PagerDuty sees it as a trigger of the same dedup key.
+// PagerDuty sees it as a trigger of the same dedup key. EventNote is a
+// message about the incident that pages nobody anew (a runbook's notify
+// step): its Text is the point. PagerDuty takes no notes (see Supports).
 const (
 	EventTrigger     Event = "trigger"
 	EventAcknowledge Event = "acknowledge"
 	EventResolve     Event = "resolve"
 	EventEscalate    Event = "escalate"
+	EventNote        Event = "note"
 )
 
 // Message is one notification, filled by the escalation engine.
@@ -62,6 +65,9 @@ type Message struct {
 	Level, Loop int
 	// Time is when the event happened; the clock's now if zero.
 	Time time.Time
+	// Text is a message from whoever asked for the notification: the text
+	// of a note, or why a runbook escalated. Every notifier shows it.
+	Text string
 }
 
 // Recipient is the person paged, when the target is a user's contact.
@@ -303,14 +309,38 @@ func (n *Notifier) Send(ctx context.Context, m Message) error {
 
 func (n *Notifier) check(m Message) error {
 	switch m.Event {
-	case EventTrigger, EventAcknowledge, EventResolve, EventEscalate:
+	case EventTrigger, EventAcknowledge, EventResolve, EventEscalate, EventNote:
 	default:
 		return n.b.invalid("unknown event %q", m.Event)
+	}
+	if !n.Supports(m.Event) {
+		return n.b.invalid("%s", unsupported(n.b.typ, m.Event))
+	}
+	if m.Event == EventNote && strings.TrimSpace(m.Text) == "" {
+		return n.b.invalid("a note without text")
 	}
 	if strings.TrimSpace(m.IncidentID) == "" {
 		return n.b.invalid("no incident id")
 	}
 	return nil
+}
+
+// Supports reports whether the notifier can deliver event. PagerDuty
+// cannot deliver notes: the Events API has trigger, acknowledge and
+// resolve only, and a note sent as a trigger would open a new PagerDuty
+// incident, and page its on-call, whenever the alert is not open there
+// (an incident resolved, or one whose PagerDuty level was never paged).
+func (n *Notifier) Supports(event Event) bool {
+	return unsupported(n.b.typ, event) == ""
+}
+
+// unsupported says why a notifier of typ cannot deliver event ("" if it
+// can).
+func unsupported(typ string, event Event) string {
+	if typ == TypePagerDuty && event == EventNote {
+		return "PagerDuty takes no notes: its Events API has no such event, and a trigger would open a new PagerDuty incident where none is open"
+	}
+	return ""
 }
 
 // Allow takes a token from the notifier's rate limit if one is free now.

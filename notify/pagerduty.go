@@ -89,6 +89,10 @@ func (p *pagerDuty) event(m Message) *pagerduty.V2Event {
 	if len(m.Labels) > 0 {
 		details["labels"] = m.Labels
 	}
+	if m.Text != "" {
+		// Why a runbook escalated: the responder reads it in the alert.
+		details["text"] = m.Text
+	}
 	e.Client = "incidentd"
 	e.ClientURL = m.URL
 	e.Payload = &pagerduty.V2Payload{

@@ -51,12 +51,14 @@ type SlackButton struct {
 
 // Block Kit limits.
 const (
-	slackHeaderMax = 150
-	slackFieldMax  = 2000
+	slackHeaderMax  = 150
+	slackFieldMax   = 2000
+	slackSectionMax = 3000
 )
 
 var eventTitles = map[Event]string{
 	EventTrigger: "Triggered", EventEscalate: "Escalated", EventAcknowledge: "Acknowledged", EventResolve: "Resolved",
+	EventNote: "Note",
 }
 
 // NewSlackMessage renders m as a Block Kit message.
@@ -74,18 +76,27 @@ func NewSlackMessage(m Message) SlackMessage {
 	}
 	blocks := []SlackBlock{
 		{Type: "header", Text: &SlackText{Type: "plain_text", Text: truncate(summary(m), slackHeaderMax)}},
-		{Type: "section", Fields: []SlackText{
+	}
+	if m.Text != "" {
+		// The message comes first: it is what the note is for.
+		blocks = append(blocks, SlackBlock{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: truncate(slackEscape(m.Text), slackSectionMax)}})
+	}
+	blocks = append(blocks,
+		SlackBlock{Type: "section", Fields: []SlackText{
 			field("Priority", orNone(m.Priority, "unknown")),
 			field("Status", orNone(m.Status, "unknown")),
 			field("Root cause", orNone(m.RootCause, "not identified")),
 			field("Impacted services", orNone(strings.Join(services, ", "), "none known")),
 		}},
-	}
+	)
 	ctx := eventTitles[m.Event]
-	if m.Level > 0 || m.Loop > 0 {
+	if (m.Level > 0 || m.Loop > 0) && m.Event != EventNote {
 		ctx += fmt.Sprintf(" · escalation level %d, loop %d", m.Level, m.Loop)
 	}
-	if m.Recipient.User != "" {
+	switch {
+	case m.Recipient.User != "" && m.Event == EventNote:
+		ctx += " · to " + m.Recipient.User
+	case m.Recipient.User != "":
 		ctx += " · paging " + m.Recipient.User
 	}
 	blocks = append(blocks, SlackBlock{Type: "context", Elements: []SlackText{{Type: "mrkdwn", Text: slackEscape(ctx)}}})
@@ -103,7 +114,12 @@ func NewSlackMessage(m Message) SlackMessage {
 	if len(buttons) > 0 {
 		blocks = append(blocks, SlackBlock{Type: "actions", Elements: buttons})
 	}
-	return SlackMessage{Text: slackEscape(eventTitles[m.Event] + ": " + summary(m)), Blocks: blocks}
+	text := eventTitles[m.Event] + ": " + summary(m)
+	if m.Text != "" {
+		// Notifications show only this field: the message belongs in it.
+		text += ": " + m.Text
+	}
+	return SlackMessage{Text: truncate(slackEscape(text), slackSectionMax), Blocks: blocks}
 }
 
 func (s *slack) send(ctx context.Context, m Message) error {

@@ -36,6 +36,9 @@ type WebhookPayload struct {
 	Event    Event     `json:"event"`
 	Notifier string    `json:"notifier"`
 	Time     time.Time `json:"time"`
+	// Text is the message of a note, or why a runbook escalated; left
+	// out when there is none.
+	Text     string `json:"text,omitempty"`
 	Incident struct {
 		ID               string            `json:"id"`
 		Title            string            `json:"title"`
@@ -65,6 +68,7 @@ type WebhookPayload struct {
 func NewWebhookPayload(notifier string, m Message) WebhookPayload {
 	var p WebhookPayload
 	p.Version, p.ID, p.Event, p.Notifier, p.Time = WebhookVersion, m.ID, m.Event, notifier, m.Time.UTC()
+	p.Text = m.Text
 	p.Incident.ID, p.Incident.Title, p.Incident.Priority, p.Incident.Status = m.IncidentID, m.Title, m.Priority, m.Status
 	p.Incident.RootCause = m.RootCause
 	p.Incident.ImpactedServices = append([]string{}, m.ImpactedServices...)
