@@ -167,7 +167,7 @@ type Notification struct {
 	Key        string
 	IncidentID int64
 	Run        int
-	// Event is trigger, escalate, acknowledge or resolve.
+	// Event is trigger, escalate, acknowledge, resolve or note.
 	Event       string
 	Level, Loop int
 	// Target is the policy target that led here (schedule:x, user:y,
@@ -175,9 +175,12 @@ type Notification struct {
 	Target, User string
 	// Notifier and Address are the destination (Address may be empty).
 	Notifier, Address string
-	State             NotificationState
-	Attempts          int
-	LastError         string
+	// Text is the message the notification carries, if any: a note's
+	// text, or why a runbook escalated.
+	Text      string
+	State     NotificationState
+	Attempts  int
+	LastError string
 	// ReservedAt is the moment a rate-limit token was reserved for, zero
 	// when none is held.
 	ReservedAt time.Time
@@ -186,7 +189,7 @@ type Notification struct {
 	SentAt     time.Time
 }
 
-const notificationColumns = "key, incident_id, run, event, level_no, loop_no, target, user_id, notifier, address, state, attempts, last_error, reserved_at, created_at, updated_at, sent_at"
+const notificationColumns = "key, incident_id, run, event, level_no, loop_no, target, user_id, notifier, address, state, attempts, last_error, reserved_at, created_at, updated_at, sent_at, text"
 
 type notificationRow struct {
 	Key        string `db:"key"`
@@ -206,6 +209,7 @@ type notificationRow struct {
 	CreatedAt  int64  `db:"created_at"`
 	UpdatedAt  int64  `db:"updated_at"`
 	SentAt     int64  `db:"sent_at"`
+	Text       string `db:"text"`
 }
 
 func (r *notificationRow) notification() Notification {
@@ -213,13 +217,13 @@ func (r *notificationRow) notification() Notification {
 		Key: r.Key, IncidentID: r.IncidentID, Run: r.Run, Event: r.Event, Level: r.Level, Loop: r.Loop,
 		Target: r.Target, User: r.User, Notifier: r.Notifier, Address: r.Address, State: NotificationState(r.State),
 		Attempts: r.Attempts, LastError: r.LastError, ReservedAt: fromMicro(r.ReservedAt),
-		CreatedAt: fromMicro(r.CreatedAt), UpdatedAt: fromMicro(r.UpdatedAt), SentAt: fromMicro(r.SentAt),
+		CreatedAt: fromMicro(r.CreatedAt), UpdatedAt: fromMicro(r.UpdatedAt), SentAt: fromMicro(r.SentAt), Text: r.Text,
 	}
 }
 
 func notificationValues(n *Notification) []any {
 	return []any{n.Key, n.IncidentID, n.Run, n.Event, n.Level, n.Loop, n.Target, n.User, n.Notifier, n.Address,
-		string(n.State), n.Attempts, n.LastError, micro(n.ReservedAt), micro(n.CreatedAt), micro(n.UpdatedAt), micro(n.SentAt)}
+		string(n.State), n.Attempts, n.LastError, micro(n.ReservedAt), micro(n.CreatedAt), micro(n.UpdatedAt), micro(n.SentAt), n.Text}
 }
 
 // AddNotificationTx stores n as pending in the caller's transaction, unless
@@ -231,13 +235,22 @@ func (s *Store) AddNotificationTx(ctx context.Context, tx sqlx.ExtContext, n Not
 	}
 	n.State = NotificationPending
 	n.CreatedAt, n.UpdatedAt = truncate(n.CreatedAt), truncate(n.CreatedAt)
-	res, err := tx.ExecContext(ctx, s.db.Rebind("INSERT INTO notifications ("+notificationColumns+") VALUES ("+placeholders(17)+") ON CONFLICT (key) DO NOTHING"),
+	res, err := tx.ExecContext(ctx, s.db.Rebind("INSERT INTO notifications ("+notificationColumns+") VALUES ("+placeholders(18)+") ON CONFLICT (key) DO NOTHING"),
 		notificationValues(&n)...)
 	if err != nil {
 		return false, fmt.Errorf("add notification %q: %w", n.Key, err)
 	}
 	rows, err := res.RowsAffected()
 	return rows > 0, err
+}
+
+// UpdateNotifications runs fn in one transaction, committing if it
+// returns nil: for notifications that belong to no escalation record (a
+// runbook's note), written through tx with their timers and events so
+// that all of them commit or none does. If fn records events, call
+// Committed after it returns.
+func (s *Store) UpdateNotifications(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.inTx(ctx, fn)
 }
 
 // Notification returns the notification with key, or ErrNotFound.

@@ -107,6 +107,45 @@ func TestNotificationsAreIdempotent(t *testing.T) {
 	})
 }
 
+func TestNotificationTextAndTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		ctx := context.Background()
+		p := incident.DefaultPolicy()
+		ingest(t, s, &p, t0, firing(map[string]string{"alertname": "Down", "service": "web"}, t0))
+		note := store.Notification{Key: "INC-1/runbook:3:steps[0]/user:bob/bob/0:hook", IncidentID: 1, Event: "note",
+			Target: "user:bob", User: "bob", Notifier: "hook", Text: "Rolled back; ’quotes’ and\nlines stay", CreatedAt: t0}
+		boom := errors.New("boom")
+		// A failing fn commits nothing.
+		err := s.UpdateNotifications(ctx, func(tx *sqlx.Tx) error {
+			if _, err := s.AddNotificationTx(ctx, tx, note); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("UpdateNotifications: %v, want the fn's error", err)
+		}
+		if _, err := s.Notification(ctx, note.Key); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("notification of a rolled back transaction: %v, want ErrNotFound", err)
+		}
+		err = s.UpdateNotifications(ctx, func(tx *sqlx.Tx) error {
+			_, err := s.AddNotificationTx(ctx, tx, note)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Notification(ctx, note.Key)
+		if err != nil || got.Text != note.Text || got.Event != "note" {
+			t.Fatalf("stored note: %+v, %v", got, err)
+		}
+		if list, _ := s.IncidentNotifications(ctx, 1); len(list) != 1 || list[0].Text != note.Text {
+			t.Errorf("listed: %+v", list)
+		}
+	})
+}
+
 func TestSilencesAndSecrets(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b store.Backend) {
 		s := storetest.Open(t, b)
