@@ -16,10 +16,16 @@ import (
 
 // startRunbooks builds the runbook engine, registers its timer handlers
 // and its outbox consumer on d.bg, which runs them, and loads the runbooks.
+// Escalate and notify steps page through the escalation engine, so it is
+// built first (startEscalation).
 func (d *Daemon) startRunbooks(ctx context.Context, st *store.Store, reg prometheus.Registerer, cfg *config.Config) error {
-	d.runbooks = runbooks.NewEngine(st, d.bg.timers, d.opts.Clock, runbooks.Options{
+	opts := runbooks.Options{
 		Config: cfg.Runbooks, CI: d.runbookCI, Approvers: oncallApprovers{d}, Logger: d.log, Registerer: reg,
-	})
+	}
+	if d.escalation != nil {
+		opts.Pager = d.escalation
+	}
+	d.runbooks = runbooks.NewEngine(st, d.bg.timers, d.opts.Clock, opts)
 	d.bg.addConsumer(runbooks.ConsumerName, d.runbooks.Handle)
 	return d.loadRunbooks(ctx, cfg)
 }

@@ -137,28 +137,46 @@ func (u *txn) onBreach(mode sla.OnBreach, kind sla.Kind, breach time.Time) (stri
 	if pol == nil {
 		return "", nil
 	}
-	id, run := u.r.IncidentID, u.r.Run
 	tag := "sla-" + string(kind)
-	p := stepPayload{Incident: id, Run: run, Level: u.r.Level, Loop: u.r.Loop}
-	what := ""
-	switch {
-	case u.r.State == StateDelayed:
-		p.Level, p.Loop = 0, 0
-		what = "; paging level 1 now"
-	case mode == sla.OnBreachNotify:
+	if mode == sla.OnBreachNotify && u.r.State != StateDelayed {
 		// A re-page of the level; its timeout keeps running from its first
 		// page, so the step timers stay.
-		p.Tag = tag
+		id, run := u.r.IncidentID, u.r.Run
+		p := stepPayload{Incident: id, Run: run, Level: u.r.Level, Loop: u.r.Loop, Tag: tag}
 		if err := u.schedule(stepKey(id, run, p.Level, p.Loop)+":"+tag, KindStep, u.now, p); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("; paging level %d again", u.r.Level+1), nil
-	default:
+	}
+	what, err := u.escalateNow(pol, tag, "")
+	if what == "" || err != nil {
+		return "", err // every level was paged already
+	}
+	return "; " + what, nil
+}
+
+// escalateNow pages the next level of the incident's policy at once
+// instead of at the current level's timeout, for a breach with on_breach:
+// escalate and for Escalate. While no level of this run has been paged yet
+// (the route's delay runs, or level 1's page is due but has not gone out),
+// that is level 1. The pending step makes way for it, and the level paged
+// schedules its own timeout as usual. tag tells its step timer from others
+// of that level; text goes to the people paged. It returns what it did,
+// for the timeline, or "" when every level of every round was paged
+// already. The caller checks that the incident is being paged (active,
+// delayed or held).
+func (u *txn) escalateNow(pol *PolicyConfig, tag, text string) (string, error) {
+	id, run := u.r.IncidentID, u.r.Run
+	p := stepPayload{Incident: id, Run: run, Text: text}
+	what := "paging level 1 now"
+	// step sets LevelAt when it pages; start sets StartedAt.
+	pagedThisRun := !u.rec.LevelAt.IsZero() && !u.rec.LevelAt.Before(u.r.StartedAt)
+	if u.r.State != StateDelayed && pagedThisRun {
 		p.Level, p.Loop = nextStep(pol, u.r.Level, u.r.Loop)
 		if p.Level >= len(pol.Levels) {
-			return "", nil // every level was paged already
+			return "", nil
 		}
-		what = fmt.Sprintf("; escalating to level %d now", p.Level+1)
+		what = fmt.Sprintf("escalating to level %d now", p.Level+1)
 	}
 	if err := u.cancel(stepPrefix(id)); err != nil {
 		return "", err

@@ -128,7 +128,7 @@ func (e *Engine) message(inc *incident.Incident, n store.Notification, now time.
 		ID: n.Key, Event: notify.Event(n.Event), IncidentID: inc.Key(), Title: inc.Title,
 		Priority: incident.PriorityLabel(inc.Priority), Status: string(inc.Status), RootCause: inc.RootCause,
 		Labels: inc.Labels, Recipient: notify.Recipient{User: n.User, To: n.Address},
-		Level: n.Level, Loop: n.Loop, Time: n.CreatedAt,
+		Level: n.Level, Loop: n.Loop, Time: n.CreatedAt, Text: n.Text,
 	}
 	if inc.Correlation != nil {
 		for _, im := range inc.Correlation.Impacted {

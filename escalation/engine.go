@@ -47,6 +47,12 @@ const (
 	EventFailed      = "notification.failed"
 	EventSLAWarning  = "sla.warning"
 	EventSLABreached = "sla.breached"
+	// EventEscalateRequested: a runbook asked to escalate (Escalate); the
+	// message says what was done, or why nothing was.
+	EventEscalateRequested = "escalation.requested"
+	// EventNoteRequested: a runbook sent a note (Notify): to whom, or why
+	// nobody.
+	EventNoteRequested = "notification.requested"
 )
 
 // States of an incident's escalation.
@@ -196,9 +202,10 @@ func (e *Engine) Start(ctx context.Context) error {
 // Run follows the timeline until ctx ends.
 func (e *Engine) Run(ctx context.Context) { e.consumer.Run(ctx) }
 
-// Notify wakes the engine: new events have committed. Call it from the
-// store's commit hook.
-func (e *Engine) Notify() { e.consumer.Notify() }
+// Wake wakes the engine's outbox consumer: new events have committed.
+// Call it from the store's commit hook when the engine runs its own
+// consumer (Run). (Notify is the runbook request, in request.go.)
+func (e *Engine) Wake() { e.consumer.Notify() }
 
 // Drain handles every pending timeline event once (tests, tools).
 func (e *Engine) Drain(ctx context.Context) error { return e.consumer.Drain(ctx) }
@@ -217,6 +224,9 @@ type record struct {
 	Held string `json:"held,omitempty"`
 	// LevelAt is when the current level was paged.
 	LevelAt time.Time `json:"level_at,omitzero"`
+	// Requests are the keys of the latest escalation requests carried out
+	// (Escalate), so that a repeated request changes nothing.
+	Requests []string `json:"requests,omitempty"`
 }
 
 type change struct {
@@ -642,13 +652,21 @@ func (u *txn) follow(inc *incident.Incident, event notify.Event, eventID int64) 
 
 // notify stores a pending notification and the timer that delivers it.
 func (u *txn) notify(n store.Notification) error {
-	n.CreatedAt = u.now
-	created, err := u.e.st.AddNotificationTx(u.ctx, u.tx, n)
-	if err != nil || !created {
-		return err
-	}
-	_, err = u.e.st.ScheduleTimerTx(u.ctx, u.tx, store.Timer{
-		Key: fmt.Sprintf("esc:%d:notify:%s", n.IncidentID, n.Key), Kind: KindNotify, Due: u.now, Payload: []byte(n.Key),
-	}, u.now)
+	_, err := u.e.addNotification(u.ctx, u.tx, n, u.now)
 	return err
+}
+
+// addNotification stores n as pending, created now, with the timer that
+// delivers it, in tx. A notification whose key exists changes nothing
+// (created is false).
+func (e *Engine) addNotification(ctx context.Context, tx *sqlx.Tx, n store.Notification, now time.Time) (created bool, err error) {
+	n.CreatedAt = now
+	created, err = e.st.AddNotificationTx(ctx, tx, n)
+	if err != nil || !created {
+		return false, err
+	}
+	_, err = e.st.ScheduleTimerTx(ctx, tx, store.Timer{
+		Key: fmt.Sprintf("esc:%d:notify:%s", n.IncidentID, n.Key), Kind: KindNotify, Due: now, Payload: []byte(n.Key),
+	}, now)
+	return err == nil, err
 }

@@ -35,6 +35,7 @@ type page struct {
 	Level int
 	Loop  int
 	Inc   string
+	Text  string
 }
 
 func (p page) String() string {
@@ -81,7 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	pg := page{At: r.clk.Now(), ID: p.ID, Event: string(p.Event), Level: p.Escalation.Level, Loop: p.Escalation.Loop, Inc: p.Incident.ID}
+	pg := page{At: r.clk.Now(), ID: p.ID, Event: string(p.Event), Level: p.Escalation.Level, Loop: p.Escalation.Loop, Inc: p.Incident.ID, Text: p.Text}
 	if p.Recipient != nil {
 		pg.User = p.Recipient.User
 	}

@@ -35,15 +35,18 @@ type State struct {
 
 // NotificationView is one notification.
 type NotificationView struct {
-	ID        string    `json:"id"`
-	Event     string    `json:"event"`
-	Run       int       `json:"run"`
-	Level     int       `json:"level"`
-	Round     int       `json:"round"`
-	Target    string    `json:"target"`
-	User      string    `json:"user,omitempty"`
-	Notifier  string    `json:"notifier"`
-	Address   string    `json:"address,omitempty"`
+	ID       string `json:"id"`
+	Event    string `json:"event"`
+	Run      int    `json:"run"`
+	Level    int    `json:"level"`
+	Round    int    `json:"round"`
+	Target   string `json:"target"`
+	User     string `json:"user,omitempty"`
+	Notifier string `json:"notifier"`
+	Address  string `json:"address,omitempty"`
+	// Text is the message the notification carries (a note, or why a
+	// runbook escalated).
+	Text      string    `json:"text,omitempty"`
 	State     string    `json:"state"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
@@ -100,7 +103,7 @@ func (e *Engine) IncidentState(ctx context.Context, id int64) (*State, error) {
 	for _, n := range ns {
 		s.Notifications = append(s.Notifications, NotificationView{
 			ID: n.Key, Event: n.Event, Run: n.Run, Level: n.Level + 1, Round: n.Loop + 1, Target: n.Target, User: n.User,
-			Notifier: n.Notifier, Address: n.Address, State: string(n.State), Attempts: n.Attempts, LastError: n.LastError,
+			Notifier: n.Notifier, Address: n.Address, Text: n.Text, State: string(n.State), Attempts: n.Attempts, LastError: n.LastError,
 			CreatedAt: n.CreatedAt, SentAt: n.SentAt,
 		})
 	}

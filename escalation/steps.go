@@ -25,6 +25,8 @@ type stepPayload struct {
 	// Tag makes the notification keys of a re-page (on_breach: notify)
 	// differ from the level's first page.
 	Tag string `json:"tag,omitempty"`
+	// Text goes to the people the step pages: why a runbook escalated.
+	Text string `json:"text,omitempty"`
 }
 
 func decodeStep(t timers.Timer) (stepPayload, error) {
@@ -126,7 +128,7 @@ func (u *txn) step(inc *incident.Incident, p stepPayload, h hold) error {
 		key := fmt.Sprintf("%s/r%d/l%d/o%d/%s/%s/%d:%s%s", inc.Key(), p.Run, p.Level, p.Loop, d.target, user, d.contact, d.notifier, tag)
 		if err := u.notify(store.Notification{
 			Key: key, IncidentID: id, Run: p.Run, Event: string(event), Level: p.Level, Loop: p.Loop,
-			Target: d.target.String(), User: d.user, Notifier: d.notifier, Address: d.to,
+			Target: d.target.String(), User: d.user, Notifier: d.notifier, Address: d.to, Text: p.Text,
 		}); err != nil {
 			return err
 		}

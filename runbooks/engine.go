@@ -81,13 +81,23 @@ func (NamedApprovers) MayApprove(_ context.Context, actor string, from []string,
 	return slices.Contains(from, actor) || slices.Contains(from, "user:"+actor), nil
 }
 
-// Pager carries out escalate and notify steps. Without one the engine
-// records the request on the incident's timeline
-// (runbook.escalation_requested, runbook.notification_requested) and the
-// step succeeds; nobody is paged.
+// Pager carries out escalate and notify steps; the daemon's is the
+// escalation engine. key identifies the request: it is the same for every
+// attempt of one step of one run (runbook:RUN:STEP), so that a pager that
+// has carried a request out does nothing more when the step is tried again
+// (a retry, or an attempt interrupted after the request took effect).
+// Without a Pager the engine records the request on the incident's
+// timeline (runbook.escalation_requested, runbook.notification_requested)
+// and the step succeeds; nobody is paged.
 type Pager interface {
-	Escalate(ctx context.Context, incidentID int64, message, actor string) error
-	Notify(ctx context.Context, incidentID int64, to []string, message, actor string) error
+	// Escalate pages the next level of the incident's escalation policy
+	// now. An incident that cannot be escalated (acknowledged, unrouted,
+	// every level paged) is not an error: the pager says why on the
+	// timeline.
+	Escalate(ctx context.Context, incidentID int64, key, message, actor string) error
+	// Notify sends message to the targets in to (user:ID, schedule:ID,
+	// notifier:NAME), or without to to the incident's on-call.
+	Notify(ctx context.Context, incidentID int64, key string, to []string, message, actor string) error
 }
 
 // Options configure an Engine. Zero values take the defaults.

@@ -67,7 +67,7 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		}
 		msg := m.Mask(in.Message)
 		if e.opts.Pager != nil {
-			return StepResult{}, none, e.opts.Pager.Escalate(ctx, run.IncidentID, msg, actor)
+			return StepResult{}, none, e.opts.Pager.Escalate(ctx, run.IncidentID, pageKey(run.ID, s.ID), msg, actor)
 		}
 		text := "escalation requested (no escalation engine yet: nobody was paged)"
 		if msg != "" {
@@ -77,7 +77,10 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 	case KindNotify:
 		msg := m.Mask(in.Message)
 		if e.opts.Pager != nil {
-			return StepResult{}, none, e.opts.Pager.Notify(ctx, run.IncidentID, in.To, msg, actor)
+			if err := needIncident(); err != nil {
+				return StepResult{}, none, err
+			}
+			return StepResult{}, none, e.opts.Pager.Notify(ctx, run.IncidentID, pageKey(run.ID, s.ID), in.To, msg, actor)
 		}
 		to := "the incident's on-call"
 		if len(in.To) > 0 {
@@ -313,3 +316,9 @@ func executable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
+
+// pageKey identifies an escalate or notify step's request to the Pager.
+// It leaves the attempt out on purpose: every attempt of the step asks for
+// the same thing, and a retry after a request that took effect must not
+// page again.
+func pageKey(run int64, step string) string { return fmt.Sprintf("runbook:%d:%s", run, step) }
