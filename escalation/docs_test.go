@@ -49,6 +49,7 @@ func TestDocsEngineExample(t *testing.T) {
 	for info := range blocks {
 		switch info {
 		case "yaml incidentd", "text engine-timeline":
+		case "yaml runbook-requests", "text runbook-requests-timeline": // TestDocsRunbookRequests
 		default:
 			if strings.HasPrefix(info, "yaml") {
 				t.Errorf("YAML example %q of the Engine section is not checked by any test", info)
@@ -106,4 +107,43 @@ func TestDocsAPIExample(t *testing.T) {
 	if d.Escalation == nil || len(d.Escalation.Notifications) == 0 || len(d.Escalation.SLA) == 0 {
 		t.Fatalf("%s:%d: the example shows no escalation, notifications or SLA clocks", docFile, b.Line)
 	}
+}
+
+// TestDocsRunbookRequests runs the Engine section's runbook on its config:
+// the incident of the example above opens, the runbook notifies and
+// escalates, and the escalation engine's events are the ones shown.
+func TestDocsRunbookRequests(t *testing.T) {
+	blocks := sectionBlocks(t, "## Engine")
+	cfg := one(t, blocks, "yaml incidentd")
+	runbook := one(t, blocks, "yaml runbook-requests")
+	want := one(t, blocks, "text runbook-requests-timeline")
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		text := strings.NewReplacer(
+			`"https://ops.example.com/hook"`, hookURL,
+			`routing_key: "${secret:pd_shop}"}`, `routing_key: "${secret:pd_shop}", events_url: "PD_URL"}`,
+		).Replace(cfg.Text)
+		w := newWithRunbooksConfig(t, b, text, runbook.Text)
+		w.clk.Set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		w.ingest(alert("alertname", "CheckoutDown", "service", "checkout", "team", "shop", "severity", "critical"))
+		w.settleAll()
+		w.clk.Advance(time.Minute)
+		w.settleAll()
+		var got []string
+		for _, ev := range w.timeline(1) {
+			if strings.HasPrefix(ev.Kind, "escalation.") || strings.HasPrefix(ev.Kind, "notification.") {
+				got = append(got, ev.At.Format("15:04:05")+" "+ev.Kind+" "+ev.Message)
+			}
+		}
+		lines := strings.Split(strings.TrimSpace(want.Text), "\n")
+		for i, l := range lines {
+			at, rest, _ := strings.Cut(l, " ")
+			kind, msg, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			lines[i] = at + " " + kind + " " + strings.TrimSpace(msg)
+		}
+		slices.Sort(got)
+		slices.Sort(lines)
+		if strings.Join(got, "\n") != strings.Join(lines, "\n") {
+			t.Errorf("%s:%d: the documented timeline:\n%s\nthe engine's:\n%s", docFile, want.Line, strings.Join(lines, "\n"), strings.Join(got, "\n"))
+		}
+	})
 }

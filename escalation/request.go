@@ -158,7 +158,7 @@ func (e *Engine) Notify(ctx context.Context, id int64, key string, to []string, 
 	var send []dest
 	for _, d := range dests {
 		if nf, ok := setup.Notifiers.Get(d.notifier); ok && !nf.Supports(notify.EventNote) {
-			notes = append(notes, fmt.Sprintf("%s left out: %s takes no notes", describe([]dest{d}), nf.Type()))
+			notes = append(notes, fmt.Sprintf("%s left out: %s notifiers take no notes", describe([]dest{d}), nf.Type()))
 			continue
 		}
 		send = append(send, d)

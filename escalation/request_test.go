@@ -118,11 +118,17 @@ func (f *flakyPager) Notify(ctx context.Context, id int64, key string, to []stri
 }
 
 func newWithRunbooks(t *testing.T, b store.Backend, runbook string) *withRunbooks {
+	return newWithRunbooksConfig(t, b, requestConfig, runbook)
+}
+
+// newWithRunbooksConfig runs config (HOOK_URL and PD_URL are replaced by
+// the test endpoints) and runbook.
+func newWithRunbooksConfig(t *testing.T, b store.Backend, config, runbook string) *withRunbooks {
 	t.Helper()
 	pd := &pdCounter{}
 	srv := httptest.NewServer(pd)
 	t.Cleanup(srv.Close)
-	h := newHarness(t, storetest.Open(t, b), strings.ReplaceAll(requestConfig, "PD_URL", srv.URL), escalation.Options{})
+	h := newHarness(t, storetest.Open(t, b), strings.ReplaceAll(config, "PD_URL", srv.URL), escalation.Options{})
 	w := &withRunbooks{harness: h, pd: pd, pager: &flakyPager{Engine: h.eng, fail: map[string]bool{}}}
 	lib, errs := runbooks.NewLibrary(map[string][]byte{"rb.yml": []byte(runbook)})
 	if len(errs) > 0 {
@@ -381,7 +387,7 @@ steps:
 		}
 		containsAll(t, "note requests", w.messages(1, escalation.EventNoteRequested),
 			"note from runbook:tell (runbook:1:steps[0]) to bob by hook bob@example.com (user:bob): INC-1: restarted web, please check",
-			"note from runbook:tell (runbook:1:steps[1]) to alice by hook alice@example.com (schedule:primary); pd left out: pagerduty takes no notes: Heads-up from the runbook")
+			"note from runbook:tell (runbook:1:steps[1]) to alice by hook alice@example.com (schedule:primary); pd left out: pagerduty notifiers take no notes: Heads-up from the runbook")
 		if n := len(w.messages(1, escalation.EventNoteRequested)); n != 2 {
 			t.Errorf("%d note requests on the timeline, want 2", n)
 		}
