@@ -69,7 +69,7 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		if e.opts.Pager != nil {
 			return StepResult{}, none, e.opts.Pager.Escalate(ctx, run.IncidentID, pageKey(run.ID, s.ID), msg, actor)
 		}
-		text := "escalation requested (no escalation engine yet: nobody was paged)"
+		text := "escalation requested (this engine has no pager: nobody was paged)"
 		if msg != "" {
 			text += ": " + msg
 		}
@@ -86,7 +86,7 @@ func (e *Engine) act(ctx context.Context, l loaded, in *Rendered, m *Masker, d *
 		if len(in.To) > 0 {
 			to = strings.Join(in.To, ", ")
 		}
-		text := fmt.Sprintf("notification to %s requested (no notifiers wired yet: nothing was sent): %s", to, msg)
+		text := fmt.Sprintf("notification to %s requested (this engine has no pager: nothing was sent): %s", to, msg)
 		return StepResult{}, store.RunbookEffects{Events: e.event(run, EventNotificationRequested, text)}, nil
 	}
 	return StepResult{}, none, fmt.Errorf("step kind %s has no action", s.Kind)
