@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/escalation"
+	"github.com/incidentd/incidentd/incident"
 	"github.com/incidentd/incidentd/store"
 	"github.com/incidentd/incidentd/store/storetest"
 )
@@ -128,5 +130,33 @@ func TestMaintenanceHoldsPagesBack(t *testing.T) {
 		h.minutes(1)
 		h.wantPages("10:20:00 escalate bob L1/o0")
 		containsAll(t, "timeline", h.messages(1, escalation.EventPaged), "level 2 (no longer held back): paging bob")
+	})
+}
+
+// A page still pending when the incident resolves may already have reached
+// its person (a 5xx after the receiver acted, or a process killed between
+// sending and recording): the person gets the resolve too, and the page
+// itself is not sent again for a resolved incident.
+func TestResolveFollowsAPageThatMayHaveGone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		h := newHarness(t, storetest.Open(t, b), deliveryConfig, escalation.Options{})
+		h.hook.answer(answer{status: http.StatusBadGateway})
+		h.ingest(alert("alertname", "Down", "team", "one"))
+		h.wantPages() // the 502 left alice's page pending, to retry in 10s
+		h.act(1, incident.ActionResolve, "bob")
+		h.advance(time.Minute)
+		h.wantPages("10:00:00 resolve alice L0/o0")
+		var states []string
+		ns, err := h.st.IncidentNotifications(h.ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			states = append(states, n.Event+":"+string(n.State))
+		}
+		slices.Sort(states)
+		if want := []string{"resolve:sent", "trigger:cancelled"}; !slices.Equal(states, want) {
+			t.Errorf("notifications %v, want %v", states, want)
+		}
 	})
 }

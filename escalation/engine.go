@@ -627,7 +627,11 @@ func (u *txn) follow(inc *incident.Incident, event notify.Event, eventID int64) 
 	}
 	seen := map[string]bool{}
 	for _, n := range ns {
-		if (n.Run != u.r.Run && event != notify.EventResolve) || n.State != store.NotificationSent || (n.Event != string(notify.EventTrigger) && n.Event != string(notify.EventEscalate)) {
+		// A pending page may have gone out already: a process killed between
+		// sending it and recording it leaves it pending. Its person gets the
+		// follow-up too; a page that never went out is cancelled at delivery.
+		mayHaveGone := n.State == store.NotificationSent || n.State == store.NotificationPending
+		if (n.Run != u.r.Run && event != notify.EventResolve) || !mayHaveGone || (n.Event != string(notify.EventTrigger) && n.Event != string(notify.EventEscalate)) {
 			continue
 		}
 		dest := n.Notifier + "\x00" + n.User + "\x00" + n.Address
