@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/incident"
@@ -144,34 +143,18 @@ func (a *app) maintenanceList(c *command, args []string) error {
 
 func (a *app) maintenanceAdd(c *command, args []string) error {
 	fs := a.flags(c)
-	start := fs.String("start", "", "when it starts, RFC 3339 `TIME` (default now)")
-	end := fs.String("end", "", "when it ends, RFC 3339 `TIME`")
-	duration := fs.Duration("for", 0, "how long it lasts from its start (`DURATION`), instead of --end")
+	window := windowFlags(fs)
 	reason := fs.String("reason", "", "why (`TEXT`), shown on suppressed alerts")
 	pos, err := a.operands(c, fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	req := api.MaintenanceRequest{CI: pos[0], Reason: *reason, Actor: strings.TrimSpace(a.actor), Start: a.now()}
+	req := api.MaintenanceRequest{CI: pos[0], Reason: *reason, Actor: strings.TrimSpace(a.actor)}
 	if req.Actor == "" {
 		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
 	}
-	if *start != "" {
-		if req.Start, err = time.Parse(time.RFC3339, *start); err != nil {
-			return &usageError{"--start: " + strconv.Quote(*start) + " is not an RFC 3339 time", c.usage(fs)}
-		}
-	}
-	switch {
-	case *end != "" && *duration != 0:
-		return &usageError{"give --end or --for, not both", c.usage(fs)}
-	case *end != "":
-		if req.End, err = time.Parse(time.RFC3339, *end); err != nil {
-			return &usageError{"--end: " + strconv.Quote(*end) + " is not an RFC 3339 time", c.usage(fs)}
-		}
-	case *duration > 0:
-		req.End = req.Start.Add(*duration)
-	default:
-		return &usageError{"missing --end or --for", c.usage(fs)}
+	if req.Start, req.End, err = window.times(c, fs, a.now()); err != nil {
+		return err
 	}
 	var w struct{ ID int64 }
 	raw, err := a.client().do(context.Background(), "POST", "/api/v1/maintenance", nil, req, &w)

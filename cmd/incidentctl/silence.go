@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -13,9 +14,7 @@ import (
 
 func (a *app) silenceAdd(c *command, args []string) error {
 	fs := a.flags(c)
-	start := fs.String("start", "", "when it starts, RFC 3339 `TIME` (default now)")
-	end := fs.String("end", "", "when it ends, RFC 3339 `TIME`")
-	duration := fs.Duration("for", 0, "how long it lasts from its start (`DURATION`), instead of --end")
+	window := windowFlags(fs)
 	comment := fs.String("comment", "", "why (`TEXT`), shown on the timeline of the incidents it holds back")
 	pos, err := a.operands(c, fs, args, 1, -1)
 	if err != nil {
@@ -25,22 +24,8 @@ func (a *app) silenceAdd(c *command, args []string) error {
 	if req.CreatedBy == "" {
 		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
 	}
-	if *start != "" {
-		if req.Start, err = time.Parse(time.RFC3339, *start); err != nil {
-			return &usageError{"--start: " + strconv.Quote(*start) + " is not an RFC 3339 time", c.usage(fs)}
-		}
-	}
-	switch {
-	case *end != "" && *duration != 0:
-		return &usageError{"give --end or --for, not both", c.usage(fs)}
-	case *end != "":
-		if req.End, err = time.Parse(time.RFC3339, *end); err != nil {
-			return &usageError{"--end: " + strconv.Quote(*end) + " is not an RFC 3339 time", c.usage(fs)}
-		}
-	case *duration > 0:
-		req.Duration = duration.String()
-	default:
-		return &usageError{"missing --end or --for", c.usage(fs)}
+	if req.Start, req.End, err = window.times(c, fs, a.now()); err != nil {
+		return err
 	}
 	var s api.SilenceView
 	raw, err := a.client().do(context.Background(), "POST", "/api/v1/silences", nil, req, &s)
@@ -104,4 +89,43 @@ func (a *app) silenceExpire(c *command, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "silence %d expired\n", s.ID)
 	return nil
+}
+
+// window holds the --start, --end and --for flags of commands that create
+// a time window (silences, maintenance).
+type window struct {
+	start, end *string
+	duration   *time.Duration
+}
+
+func windowFlags(fs *flag.FlagSet) window {
+	return window{
+		start:    fs.String("start", "", "when it starts, RFC 3339 `TIME` (default now)"),
+		end:      fs.String("end", "", "when it ends, RFC 3339 `TIME`"),
+		duration: fs.Duration("for", 0, "how long it lasts from its start (`DURATION`), instead of --end"),
+	}
+}
+
+// times returns the window's start (now unless --start) and end (--end, or
+// --for after the start; exactly one of them).
+func (w window) times(c *command, fs *flag.FlagSet, now time.Time) (start, end time.Time, err error) {
+	start = now
+	if *w.start != "" {
+		if start, err = time.Parse(time.RFC3339, *w.start); err != nil {
+			return start, end, &usageError{"--start: " + strconv.Quote(*w.start) + " is not an RFC 3339 time", c.usage(fs)}
+		}
+	}
+	switch {
+	case *w.end != "" && *w.duration != 0:
+		return start, end, &usageError{"give --end or --for, not both", c.usage(fs)}
+	case *w.end != "":
+		if end, err = time.Parse(time.RFC3339, *w.end); err != nil {
+			return start, end, &usageError{"--end: " + strconv.Quote(*w.end) + " is not an RFC 3339 time", c.usage(fs)}
+		}
+	case *w.duration > 0:
+		end = start.Add(*w.duration)
+	default:
+		return start, end, &usageError{"missing --end or --for", c.usage(fs)}
+	}
+	return start, end, nil
 }
