@@ -53,7 +53,7 @@ func (e *Engine) Escalate(ctx context.Context, id int64, key, message, actor str
 		text += ": " + message
 	}
 	text = clip(text, maxText)
-	if _, err := e.st.Escalation(ctx, id); errors.Is(err, store.ErrNotFound) {
+	if _, err := e.escalation(ctx, id); errors.Is(err, store.ErrNotFound) {
 		// Created before the engine ran: it is not the engine's to page
 		// (and a record created now would start SLA clocks for the past).
 		return e.record(ctx, requestEvent(id, e.clk.Now(), actor, EventEscalateRequested,
@@ -142,7 +142,7 @@ func (e *Engine) Notify(ctx context.Context, id int64, key string, to []string, 
 	if err != nil {
 		return err
 	}
-	r, err := e.st.Escalation(ctx, id)
+	r, err := e.escalation(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -291,4 +291,32 @@ func clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// escalation returns incident id's escalation row after applying the
+// incident's events that the outbox consumer has not reached yet. A request
+// often races the consumer: a runbook triggered by incident.triggered asks
+// to escalate before the engine has handled that same event. Handle is safe
+// to repeat, so the consumer's own pass later changes nothing.
+func (e *Engine) escalation(ctx context.Context, id int64) (store.Escalation, error) {
+	r, err := e.st.Escalation(ctx, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return r, err
+	}
+	cursor, err := e.st.Cursor(ctx, ConsumerName)
+	if err != nil {
+		return r, err
+	}
+	evs, err := e.st.Timeline(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	for _, ev := range evs {
+		if ev.ID > cursor {
+			if err := e.Handle(ctx, ev); err != nil {
+				return r, err
+			}
+		}
+	}
+	return e.st.Escalation(ctx, id)
 }

@@ -416,3 +416,26 @@ steps:
 		}
 	})
 }
+
+// A request that arrives before the engine has handled the event that
+// opened the incident (a runbook triggered by that same event) catches the
+// engine up first, instead of finding no escalation.
+func TestEscalateRequestRacingTheTrigger(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		w := newWithRunbooks(t, b, "name: idle\nsteps: [{annotate: x}]\n")
+		in := alert("alertname", "Slow", "team", "slow", "severity", "critical")
+		in.StartsAt = w.clk.Now()
+		// Ingest without settling: the engine has not seen incident.triggered.
+		if _, err := w.st.Ingest(w.ctx, &w.policy, []incident.AlertInput{in}, w.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.eng.Escalate(w.ctx, 1, "k1", "", "runbook:r"); err != nil {
+			t.Fatal(err)
+		}
+		w.settleAll()
+		w.wantPages("10:00:00 trigger alice L0/o0")
+		if m := w.messages(1, escalation.EventEscalateRequested); len(m) != 1 || !strings.HasSuffix(m[0], "(k1): paging level 1 now") {
+			t.Errorf("request: %q", m)
+		}
+	})
+}
