@@ -552,6 +552,16 @@ func (a *app) printPages(key string, pages []json.RawMessage, all bool) error {
 }
 
 // printJSON pretty-prints an API answer.
+// get GETs path into out. With --output json it prints the raw answer
+// instead and reports printed, so the caller has nothing left to do.
+func (a *app) get(path string, q url.Values, out any) (printed bool, err error) {
+	raw, err := a.client().do(context.Background(), "GET", path, q, nil, out)
+	if err != nil || a.output != "json" {
+		return false, err
+	}
+	return true, a.printJSON(raw)
+}
+
 func (a *app) printJSON(raw []byte) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -29,12 +28,8 @@ func (a *app) oncall(c *command, args []string) error {
 		q.Set("at", t.Format(time.RFC3339))
 	}
 	var list api.OnCallList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/oncall", q, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/oncall", q, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.OnCall) == 0 {
 		fmt.Fprintln(a.stdout, "No schedules.")

@@ -26,12 +26,8 @@ func (a *app) problemsList(c *command, args []string) error {
 		q.Set("status", *status)
 	}
 	var list api.ProblemList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/problems", q, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/problems", q, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.Problems) == 0 {
 		fmt.Fprintln(a.stdout, "No problems.")
@@ -56,12 +52,8 @@ func (a *app) problemsShow(c *command, args []string) error {
 		return &usageError{err.Error(), c.usage(fs)}
 	}
 	var p api.ProblemDetail
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/problems/"+strconv.FormatInt(id, 10), nil, nil, &p)
-	if err != nil {
+	if printed, err := a.get("/api/v1/problems/"+strconv.FormatInt(id, 10), nil, &p); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "%s  %s\n", p.Key, clean(p.Title))
@@ -122,12 +114,8 @@ func (a *app) maintenanceList(c *command, args []string) error {
 		return err
 	}
 	var list api.MaintenanceList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/maintenance", nil, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/maintenance", nil, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.Windows) == 0 {
 		fmt.Fprintln(a.stdout, "No maintenance windows.")

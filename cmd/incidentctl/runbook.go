@@ -435,12 +435,8 @@ func (a *app) runbookList(c *command, args []string) error {
 		return err
 	}
 	var list api.RunbookList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/runbooks", nil, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/runbooks", nil, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.Runbooks) == 0 {
 		fmt.Fprintln(a.stdout, "No runbooks loaded.")
@@ -549,12 +545,8 @@ func (a *app) runbookRuns(c *command, args []string) error {
 		q.Set("status", *status)
 	}
 	var list api.RunList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/runbooks/runs", q, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/runbooks/runs", q, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.Runs) == 0 {
 		fmt.Fprintln(a.stdout, "No runs.")
@@ -587,12 +579,8 @@ func (a *app) runbookShow(c *command, args []string) error {
 		return err
 	}
 	var run api.RunDetail
-	raw, err := a.client().do(context.Background(), "GET", fmt.Sprintf("/api/v1/runbooks/runs/%d", id), nil, nil, &run)
-	if err != nil {
+	if printed, err := a.get(fmt.Sprintf("/api/v1/runbooks/runs/%d", id), nil, &run); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "Run %d of %s: %s\n", run.ID, clean(run.Runbook), run.Status)

@@ -50,12 +50,8 @@ func (a *app) silenceList(c *command, args []string) error {
 		q.Set("all", "true")
 	}
 	var list api.SilenceList
-	raw, err := a.client().do(context.Background(), "GET", "/api/v1/silences", q, nil, &list)
-	if err != nil {
+	if printed, err := a.get("/api/v1/silences", q, &list); printed || err != nil {
 		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(raw)
 	}
 	if len(list.Silences) == 0 {
 		fmt.Fprintln(a.stdout, "No silences.")
