@@ -109,14 +109,24 @@ notifiers:
 		if got := rec.wait(t, 2); got[1].Recipient == nil || got[1].Recipient.User != "bob" || got[1].Incident.ID != "INC-2" {
 			t.Fatalf("page after the reload: %+v", got[1])
 		}
-		resp, err = http.Get(url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
+		// The sender counts a page once the receiver has answered it, a
+		// moment after the receiver saw it: read until both counts show.
+		want := []string{`incidentd_notifications_sent_total{notifier="hook",type="webhook"} 2`, `incidentd_escalation_level_reached_total{level="1",policy="p"} 2`}
+		var metrics string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			resp, err = http.Get(url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(body)
+			if strings.Contains(metrics, want[0]) && strings.Contains(metrics, want[1]) || time.Now().After(deadline) {
+				break
+			}
 		}
-		metrics, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, m := range []string{`incidentd_notifications_sent_total{notifier="hook",type="webhook"} 2`, `incidentd_escalation_level_reached_total{level="1",policy="p"} 2`} {
-			if !strings.Contains(string(metrics), m) {
+		for _, m := range want {
+			if !strings.Contains(metrics, m) {
 				t.Errorf("metrics lack %s", m)
 			}
 		}
