@@ -15,6 +15,7 @@ import (
 	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/escalation"
 	"github.com/incidentd/incidentd/incident"
+	"github.com/incidentd/incidentd/ingest"
 	"github.com/incidentd/incidentd/notify"
 	"github.com/incidentd/incidentd/runbooks"
 	"github.com/incidentd/incidentd/sla"
@@ -45,7 +46,10 @@ type Config struct {
 	Oncall    escalation.Config `yaml:"oncall"`
 	SLA       sla.Config        `yaml:"sla"`
 	Notifiers notify.Config     `yaml:"notifiers"`
-	Log       LogConfig         `yaml:"log"`
+	// Integrations are the alert sources with their secrets, rate
+	// limits and heartbeats (docs/integrations.md).
+	Integrations ingest.Integrations `yaml:"integrations"`
+	Log          LogConfig           `yaml:"log"`
 }
 
 // StorageConfig selects and tunes the store.
@@ -332,6 +336,7 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 	c.Oncall.Validate(d, "oncall")
 	c.SLA.Validate(d, "sla")
 	c.Notifiers.Validate(d, "notifiers")
+	c.Integrations.Validate(d, "integrations")
 	notifiers := map[string]bool{}
 	for _, n := range c.Notifiers {
 		notifiers[n.Name] = true
