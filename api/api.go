@@ -58,7 +58,7 @@ func New(s Store, cmdb CMDB, c clock.Clock, log *slog.Logger) *API {
 }
 
 // Register adds the API routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/acknowledge", a.act(incident.ActionAcknowledge))
@@ -135,9 +135,12 @@ func (e *paramError) Error() string { return e.field + ": " + e.msg }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
+	var ae *actorError
 	switch {
 	case errors.As(err, &pe):
 		web.WriteError(w, r, http.StatusBadRequest, pe.field, pe.Error())
+	case errors.As(err, &ae):
+		web.WriteError(w, r, http.StatusForbidden, "actor", ae.Error())
 	case errors.Is(err, store.ErrNotFound):
 		web.WriteError(w, r, http.StatusNotFound, "", err.Error())
 	case errors.Is(err, incident.ErrConflict):
@@ -298,6 +301,10 @@ func (a *API) act(action incident.Action) http.HandlerFunc {
 				web.WriteError(w, r, http.StatusUnsupportedMediaType, "", err.Error())
 				return
 			}
+			a.fail(w, r, err)
+			return
+		}
+		if req.Actor, err = actorOf(r, req.Actor); err != nil {
 			a.fail(w, r, err)
 			return
 		}

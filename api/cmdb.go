@@ -55,7 +55,7 @@ type ImpactView struct {
 	Impacted []cmdb.Impacted `json:"impacted"`
 }
 
-func (a *API) registerCMDB(mux *http.ServeMux) {
+func (a *API) registerCMDB(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/cmdb", a.getCMDB)
 	mux.HandleFunc("PUT /api/v1/cmdb", a.putCMDB)
 	mux.HandleFunc("PATCH /api/v1/cmdb", a.patchCMDB)

@@ -43,7 +43,7 @@ func (a *API) WithEscalation(e *escalation.Engine) *API {
 	return a
 }
 
-func (a *API) registerEscalation(mux *http.ServeMux) {
+func (a *API) registerEscalation(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/oncall", a.onCall)
 	mux.HandleFunc("GET /api/v1/schedules/{id}/shifts", a.shifts)
 	mux.HandleFunc("GET /api/v1/schedules/{id}/ical", a.scheduleICal)

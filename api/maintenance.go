@@ -26,7 +26,7 @@ type MaintenanceRequest struct {
 	Actor  string    `json:"actor"`
 }
 
-func (a *API) registerMaintenance(mux *http.ServeMux) {
+func (a *API) registerMaintenance(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/maintenance", a.listMaintenance)
 	mux.HandleFunc("POST /api/v1/maintenance", a.addMaintenance)
 	mux.HandleFunc("DELETE /api/v1/maintenance/{id}", a.deleteMaintenance)
@@ -56,6 +56,11 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &paramError{"body", `want {"ci", "start", "end" (RFC 3339), "reason", "actor"}: ` + err.Error()})
 		return
 	}
+	var err error
+	if req.Actor, err = actorOf(r, req.Actor); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if strings.TrimSpace(req.Actor) == "" {
 		a.fail(w, r, &paramError{"actor", "required: who puts the CI in maintenance"})
 		return
@@ -69,7 +74,7 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &paramError{"end", err.Error()})
 		return
 	}
-	win, err := a.cmdb.AddMaintenance(r.Context(), win)
+	win, err = a.cmdb.AddMaintenance(r.Context(), win)
 	if err != nil {
 		a.fail(w, r, err)
 		return

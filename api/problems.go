@@ -52,7 +52,7 @@ type ProblemStatusRequest struct {
 	Message    string                 `json:"message"`
 }
 
-func (a *API) registerProblems(mux *http.ServeMux) {
+func (a *API) registerProblems(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/problems", a.listProblems)
 	mux.HandleFunc("GET /api/v1/problems/{id}", a.getProblem)
 	mux.HandleFunc("POST /api/v1/problems/{id}/status", a.changeProblem)
@@ -157,6 +157,10 @@ func (a *API) changeProblem(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		a.fail(w, r, &paramError{"body", `want {"status", "actor", "workaround", "runbook", "message"}: ` + err.Error()})
+		return
+	}
+	if req.Actor, err = actorOf(r, req.Actor); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	p, ev, err := a.problems.ChangeProblem(r.Context(), id, incident.ProblemChange{

@@ -44,7 +44,7 @@ func NewRunbooks(eng RunbookEngine, log *slog.Logger) *RunbookAPI {
 }
 
 // Register adds the runbook routes to mux.
-func (a *RunbookAPI) Register(mux *http.ServeMux) {
+func (a *RunbookAPI) Register(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/runbooks", a.list)
 	mux.HandleFunc("POST /api/v1/runbooks/{name}/runs", a.start)
 	mux.HandleFunc("GET /api/v1/runbooks/runs", a.runs)
@@ -169,9 +169,12 @@ type AnswerResult struct {
 func (a *RunbookAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	var ie *runbooks.InputError
+	var ae *actorError
 	switch {
 	case errors.As(err, &pe):
 		web.WriteError(w, r, http.StatusBadRequest, pe.field, pe.Error())
+	case errors.As(err, &ae):
+		web.WriteError(w, r, http.StatusForbidden, "actor", ae.Error())
 	case errors.As(err, &ie):
 		web.WriteError(w, r, http.StatusBadRequest, ie.Field, ie.Error())
 	case errors.Is(err, errTooLarge):
@@ -262,6 +265,11 @@ func formatInput(v any) string {
 func (a *RunbookAPI) start(w http.ResponseWriter, r *http.Request) {
 	var req StartRunRequest
 	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var err error
+	if req.Actor, err = actorOf(r, req.Actor); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -392,6 +400,10 @@ func (a *RunbookAPI) answer(approve bool) http.HandlerFunc {
 			a.fail(w, r, err)
 			return
 		}
+		if req.Actor, err = actorOf(r, req.Actor); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		step, err := a.eng.Answer(r.Context(), id, req.Step, req.Actor, req.Message, approve)
 		if err != nil {
 			a.fail(w, r, err)
@@ -409,6 +421,10 @@ func (a *RunbookAPI) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	var req AnswerRequest
 	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.Actor, err = actorOf(r, req.Actor); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -45,7 +45,7 @@ type SilenceList struct {
 	Silences []SilenceView `json:"silences"`
 }
 
-func (a *API) registerSilences(mux *http.ServeMux) {
+func (a *API) registerSilences(mux web.Mux) {
 	mux.HandleFunc("GET /api/v1/silences", a.listSilences)
 	mux.HandleFunc("POST /api/v1/silences", a.addSilence)
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", a.expireSilence)
@@ -96,6 +96,11 @@ func (a *API) addSilence(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		a.fail(w, r, &paramError{"body", `want {"matchers", "end" or "duration", "start", "comment", "created_by"}: ` + err.Error()})
+		return
+	}
+	var err error
+	if req.CreatedBy, err = actorOf(r, req.CreatedBy); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	if req.Duration != "" {

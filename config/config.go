@@ -50,6 +50,8 @@ type Config struct {
 	// limits and heartbeats (docs/integrations.md).
 	Integrations ingest.Integrations `yaml:"integrations"`
 	Log          LogConfig           `yaml:"log"`
+	// API tokens and their roles (docs/api.md).
+	API APIConfig `yaml:"api"`
 }
 
 // StorageConfig selects and tunes the store.
@@ -337,6 +339,7 @@ func (c *Config) validate(d *strictyaml.Decoder) {
 	c.SLA.Validate(d, "sla")
 	c.Notifiers.Validate(d, "notifiers")
 	c.Integrations.Validate(d, "integrations")
+	c.API.Validate(d, "api")
 	notifiers := map[string]bool{}
 	for _, n := range c.Notifiers {
 		notifiers[n.Name] = true

@@ -23,6 +23,13 @@ type Error struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// Mux is what routes are registered on: an *http.ServeMux, or api.Router,
+// which puts each route behind the access its route table declares.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+	HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request))
+}
+
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
