@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/matcher/parse"
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -42,9 +43,21 @@ type Matchers labels.Matchers
 // Alertmanager itself has used by default since v0.27 (stricter than
 // pkg/labels.ParseMatchers, which accepts a missing closing brace).
 func ParseMatchers(s string) (Matchers, error) {
+	// Invalid UTF-8 would come back from String() as U+FFFD: another matcher.
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("%q is not an Alertmanager matcher: not valid UTF-8", s)
+	}
 	ms, err := parse.Matchers(s)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an Alertmanager matcher (e.g. {team=\"shop\", priority=~\"P1|P2\"}): %v", s, err)
+	}
+	// The parser takes {""="x"}, but a label has a name, and String()
+	// would write it as {="x"}, which does not parse back (a stored
+	// silence would stop matching).
+	for _, m := range ms {
+		if m.Name == "" {
+			return nil, fmt.Errorf("%q is not an Alertmanager matcher: a matcher needs a label name", s)
+		}
 	}
 	return Matchers(ms), nil
 }
