@@ -21,6 +21,13 @@ import (
 // when the test ends; an error from Run fails the test.
 func Start(t testing.TB, configText string) (url, configFile string) {
 	t.Helper()
+	return StartWith(t, configText, nil)
+}
+
+// StartWith is Start with options: set, if not nil, changes them before
+// the daemon runs (a web config file, a Router hook).
+func StartWith(t testing.TB, configText string, set func(*daemon.Options)) (url, configFile string) {
+	t.Helper()
 	configFile = filepath.Join(t.TempDir(), "incidentd.yml")
 	if err := os.WriteFile(configFile, []byte(configText), 0o600); err != nil {
 		t.Fatal(err)
@@ -28,12 +35,14 @@ func Start(t testing.TB, configText string) (url, configFile string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{
-			ConfigFile: configFile, ListenAddress: "127.0.0.1:0", Version: "test",
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
+	opts := daemon.Options{
+		ConfigFile: configFile, ListenAddress: "127.0.0.1:0", Version: "test",
+		Ready: func(addr string) { ready <- addr },
+	}
+	if set != nil {
+		set(&opts)
+	}
+	go func() { done <- daemon.Run(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
