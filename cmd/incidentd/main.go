@@ -22,6 +22,7 @@ func main() {
 	fs.StringVar(&opts.ConfigFile, "config.file", "configs/incidentd.yml", "configuration file")
 	fs.StringVar(&opts.ListenAddress, "web.listen-address", ":9095", "address to serve the API, ingest and metrics on")
 	fs.StringVar(&opts.StorageDSN, "storage.dsn", "", "store: sqlite://PATH or postgres://... (default: storage.dsn of the config file, else "+"sqlite://data/incidentd.db)")
+	fs.StringVar(&opts.WebConfigFile, "web.config.file", "", "TLS and basic auth configuration (the Prometheus exporter-toolkit format: tls_server_config, basic_auth_users); empty serves plain HTTP")
 	fs.StringVar(&opts.ExternalURL, "web.external-url", os.Getenv("INCIDENTD_EXTERNAL_URL"), "URL under which people reach incidentd (links in pages and mails; default $INCIDENTD_EXTERNAL_URL)")
 	checkConfig := fs.Bool("check-config", false, "validate the configuration file and exit: 0 if valid, 1 with file:line: key errors if not")
 	showVersion := fs.Bool("version", false, "print the version and exit")
