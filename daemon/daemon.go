@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/clock"
@@ -45,12 +44,6 @@ type Options struct {
 	Reload <-chan os.Signal
 	// Ready, if set, receives the bound address once the daemon serves.
 	Ready func(addr string)
-	// WebConfigFile is the exporter-toolkit web config: TLS and basic
-	// auth (--web.config.file).
-	WebConfigFile string
-	// Router, if set, receives the HTTP router once built (tests walk
-	// its routes).
-	Router func(*api.Router)
 }
 
 // Daemon is a running incidentd.
@@ -72,8 +65,8 @@ type Daemon struct {
 	notifyMetrics *notify.Metrics
 	// The runbook engine (daemon/runbooks.go).
 	runbooks *runbooks.Engine
-	// API tokens (daemon/auth.go).
-	auth *api.Auth
+	// Heartbeat integrations (daemon/integrations.go).
+	heartbeats *ingest.Heartbeats
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -149,6 +142,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.startRunbooks(ctx, st, reg, cfg); err != nil {
 		return err
 	}
+	d.startHeartbeats(st)
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := d.bg.start(bgCtx)
 	defer func() { stopBackground(); waitBackground() }()
@@ -161,22 +155,14 @@ func Run(ctx context.Context, opts Options) error {
 	d.ingest = ingest.NewHandler(d.committer, ingest.HandlerOptions{
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), RetryAfter: time.Duration(cfg.Ingest.RetryAfter),
 		Logger: d.log, Metrics: ingestMetrics,
+		Clock: opts.Clock, Acknowledger: ingest.StoreAcknowledger{Store: st, Clock: opts.Clock}, Heartbeats: d.heartbeats,
 	})
-
-	// Every route goes through the router, which puts it behind the
-	// access api's route table declares; ingest is mounted whole on the
-	// integration patterns and checks its own secrets.
-	d.auth = api.NewAuth(d.log)
-	tokens, err := d.apiTokens(cfg)
-	if err != nil {
+	if err := d.startIntegrations(ctx, cfg); err != nil {
 		return err
 	}
-	d.useTokens(tokens)
-	mux := api.NewRouter(d.auth)
-	ingestMux := http.NewServeMux()
-	d.ingest.Register(ingestMux)
-	ingestMux.HandleFunc("/", notFound)
-	mux.Mount(api.Integration, ingestMux)
+
+	mux := http.NewServeMux()
+	d.ingest.Register(mux)
 	api.New(st, d.cmdb, opts.Clock, d.log).WithEscalation(d.escalation).Register(mux)
 	api.NewRunbooks(d.runbooks, d.log).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -199,10 +185,9 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
-	mux.HandleFunc("/", notFound)
-	if opts.Router != nil {
-		opts.Router(mux)
-	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
+	})
 
 	addr := opts.ListenAddress
 	if addr == "" {
@@ -219,13 +204,8 @@ func Run(ctx context.Context, opts Options) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	serveErr := make(chan error, 1)
-	webConfig := opts.WebConfigFile
-	systemdSocket := false
-	go func() {
-		serveErr <- toolkitweb.Serve(ln, srv, &toolkitweb.FlagConfig{
-			WebListenAddresses: &[]string{ln.Addr().String()}, WebSystemdSocket: &systemdSocket, WebConfigFile: &webConfig,
-		}, d.log)
-	}()
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.log.Info("listening", "address", ln.Addr().String())
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
@@ -252,10 +232,6 @@ func Run(ctx context.Context, opts Options) error {
 	d.committer.Close()
 	d.log.Info("stopped")
 	return nil
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) {
-	web.WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 }
 
 func problemOptions(cfg *config.Config) problem.Options {
@@ -308,8 +284,7 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return err
 	}
-	tokens, err := d.apiTokens(cfg)
-	if err != nil {
+	if err := d.setIntegrations(context.Background(), cfg); err != nil {
 		return err
 	}
 	if cfg.Storage != d.cfg.Storage {
@@ -329,7 +304,6 @@ func (d *Daemon) reload() error {
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)
 	d.escalation.SetSetup(escalationSetup)
-	d.useTokens(tokens)
 	if err := d.loadRunbooks(context.Background(), cfg); err != nil {
 		d.log.Error("runbooks reloaded, but scheduling their cron ticks failed; they are scheduled again at the next reload or restart", "err", err)
 	}

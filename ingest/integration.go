@@ -42,16 +42,16 @@ type Integration struct {
 	// VALUE" or as ?token=VALUE.
 	Secret string `yaml:"secret"`
 	// HMAC, instead of Secret, authenticates with a signature of the body.
-	HMAC *HMACConfig `yaml:"hmac"`
+	HMAC HMACConfig `yaml:"hmac"`
 	// RateLimit bounds the requests per second this source may send.
-	RateLimit *RateLimit `yaml:"rate_limit"`
+	RateLimit RateLimit `yaml:"rate_limit"`
 
 	// pagerduty: the routing (integration) key senders put in the body;
 	// it selects this integration and is its secret.
 	RoutingKey string `yaml:"routing_key"`
 
 	// mapping: how to turn an arbitrary JSON body into alerts.
-	Mapping *Mapping `yaml:"mapping"`
+	Mapping Mapping `yaml:"mapping"`
 
 	// heartbeat: an alert fires when no ping arrived for Interval; Labels
 	// are added to it.
@@ -68,6 +68,8 @@ type HMACConfig struct {
 	Prefix   string `yaml:"prefix"`
 	Encoding string `yaml:"encoding"` // hex (default) or base64
 }
+
+func (h HMACConfig) set() bool { return h != (HMACConfig{}) }
 
 // RateLimit is a token bucket over requests: PerSecond tokens are added each
 // second up to Burst (default: PerSecond rounded up).
@@ -114,7 +116,7 @@ func (list Integrations) Validate(d *strictyaml.Decoder, key string) {
 			}
 		}
 		secretKey("secret", in.Secret)
-		if in.HMAC != nil {
+		if in.HMAC.set() {
 			if in.Secret != "" {
 				d.Failf(k("hmac"), "set secret or hmac, not both")
 			}
@@ -129,7 +131,7 @@ func (list Integrations) Validate(d *strictyaml.Decoder, key string) {
 				d.Failf(k("hmac.encoding"), "%q is not hex or base64", e)
 			}
 		}
-		if r := in.RateLimit; r != nil {
+		if r := in.RateLimit; d.Line(k("rate_limit")) != 0 {
 			if r.PerSecond <= 0 {
 				d.Failf(k("rate_limit.per_second"), "must be positive")
 			}
@@ -143,7 +145,7 @@ func (list Integrations) Validate(d *strictyaml.Decoder, key string) {
 			}
 		}
 		only(TypePagerDuty, "routing_key", in.RoutingKey != "")
-		only(TypeMapping, "mapping", in.Mapping != nil)
+		only(TypeMapping, "mapping", in.Mapping.set())
 		only(TypeHeartbeat, "interval", in.Interval != 0)
 		only(TypeHeartbeat, "labels", in.Labels != nil)
 		switch in.Type {
@@ -153,11 +155,11 @@ func (list Integrations) Validate(d *strictyaml.Decoder, key string) {
 				d.Failf(p, "routing_key is required: senders put it in the body's routing_key, and it selects this integration")
 			}
 			secretKey("routing_key", in.RoutingKey)
-			if in.Secret != "" || in.HMAC != nil {
+			if in.Secret != "" || in.HMAC.set() {
 				d.Failf(p, "a pagerduty integration is authenticated by its routing_key: secret and hmac do not apply")
 			}
 		case TypeMapping:
-			if in.Mapping == nil {
+			if !in.Mapping.set() {
 				d.Failf(p, "mapping is required")
 			} else {
 				in.Mapping.validate(d, k("mapping"))

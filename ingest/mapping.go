@@ -57,6 +57,11 @@ type compiledMapping struct {
 	labelOrder, annotationOrder    []string
 }
 
+func (m *Mapping) set() bool {
+	return m.Alerts != "" || m.Labels != nil || m.Annotations != nil || m.Summary != "" || m.Status != "" || m.StatusMap != nil ||
+		m.Fingerprint != "" || m.StartsAt != "" || m.EndsAt != "" || m.GeneratorURL != ""
+}
+
 func (m *Mapping) validate(d *strictyaml.Decoder, key string) {
 	if _, err := m.compile(""); err != nil {
 		d.Failf(key, "%v", err)

@@ -86,7 +86,7 @@ func buildSources(list Integrations, secrets SecretFunc, prev *sources) (*source
 			sum := sha256.Sum256(tok)
 			src.token = &sum
 		}
-		if in.HMAC != nil {
+		if in.HMAC.set() {
 			src.hmacKey = resolve(&in, "hmac.secret", in.HMAC.Secret)
 		}
 		if in.Type == TypePagerDuty {
@@ -97,21 +97,21 @@ func buildSources(list Integrations, secrets SecretFunc, prev *sources) (*source
 			routingKeys[string(src.routingKey)] = in.Name
 			s.pagerDuty = append(s.pagerDuty, src)
 		}
-		if in.Mapping != nil {
+		if in.Type == TypeMapping {
 			m, err := in.Mapping.compile(in.Name)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("integrations %s: mapping: %w", in.Name, err))
 			}
 			src.mapping = m
 		}
-		if r := in.RateLimit; r != nil {
+		if r := in.RateLimit; r.PerSecond > 0 {
 			burst := r.Burst
 			if burst == 0 {
 				burst = int(math.Ceil(r.PerSecond))
 			}
 			src.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), burst)
 			if prev != nil {
-				if old := prev.byName[in.Name]; old != nil && old.limiter != nil && old.cfg.RateLimit != nil && *old.cfg.RateLimit == *r {
+				if old := prev.byName[in.Name]; old != nil && old.limiter != nil && old.cfg.RateLimit == r {
 					src.limiter = old.limiter
 				}
 			}
