@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/clock"
@@ -44,6 +45,12 @@ type Options struct {
 	Reload <-chan os.Signal
 	// Ready, if set, receives the bound address once the daemon serves.
 	Ready func(addr string)
+	// WebConfigFile is the exporter-toolkit web config: TLS and basic
+	// auth (--web.config.file).
+	WebConfigFile string
+	// Router, if set, receives the HTTP router once built (tests walk
+	// its routes).
+	Router func(*api.Router)
 }
 
 // Daemon is a running incidentd.
@@ -67,6 +74,8 @@ type Daemon struct {
 	runbooks *runbooks.Engine
 	// Heartbeat integrations (daemon/integrations.go).
 	heartbeats *ingest.Heartbeats
+	// API tokens (daemon/auth.go).
+	auth *api.Auth
 }
 
 // LoadConfig reads the config file and applies the flag overrides.
@@ -161,8 +170,20 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	d.ingest.Register(mux)
+	// Every route goes through the router, which puts it behind the
+	// access api's route table declares; ingest is mounted whole on the
+	// integration patterns and checks its own secrets.
+	d.auth = api.NewAuth(d.log)
+	tokens, err := d.apiTokens(cfg)
+	if err != nil {
+		return err
+	}
+	d.useTokens(tokens)
+	mux := api.NewRouter(d.auth)
+	ingestMux := http.NewServeMux()
+	d.ingest.Register(ingestMux)
+	ingestMux.HandleFunc("/", notFound)
+	mux.Mount(api.Integration, ingestMux)
 	api.New(st, d.cmdb, opts.Clock, d.log).WithEscalation(d.escalation).Register(mux)
 	api.NewRunbooks(d.runbooks, d.log).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -185,9 +206,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
-	})
+	mux.HandleFunc("/", notFound)
+	if opts.Router != nil {
+		opts.Router(mux)
+	}
 
 	addr := opts.ListenAddress
 	if addr == "" {
@@ -204,8 +226,13 @@ func Run(ctx context.Context, opts Options) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	d.log.Info("listening", "address", ln.Addr().String())
+	webConfig := opts.WebConfigFile
+	systemdSocket := false
+	go func() {
+		serveErr <- toolkitweb.Serve(ln, srv, &toolkitweb.FlagConfig{
+			WebListenAddresses: &[]string{ln.Addr().String()}, WebSystemdSocket: &systemdSocket, WebConfigFile: &webConfig,
+		}, d.log)
+	}()
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
@@ -232,6 +259,10 @@ func Run(ctx context.Context, opts Options) error {
 	d.committer.Close()
 	d.log.Info("stopped")
 	return nil
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	web.WriteError(w, r, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 }
 
 func problemOptions(cfg *config.Config) problem.Options {
@@ -287,6 +318,10 @@ func (d *Daemon) reload() error {
 	if err := d.setIntegrations(context.Background(), cfg); err != nil {
 		return err
 	}
+	tokens, err := d.apiTokens(cfg)
+	if err != nil {
+		return err
+	}
 	if cfg.Storage != d.cfg.Storage {
 		d.log.Warn("storage settings changed: they take effect at restart")
 	}
@@ -304,6 +339,7 @@ func (d *Daemon) reload() error {
 	d.ingest.SetLimits(int64(cfg.Ingest.MaxBodyBytes), time.Duration(cfg.Ingest.RetryAfter))
 	d.committer.SetMaxBatch(cfg.Ingest.MaxBatchAlerts)
 	d.escalation.SetSetup(escalationSetup)
+	d.useTokens(tokens)
 	if err := d.loadRunbooks(context.Background(), cfg); err != nil {
 		d.log.Error("runbooks reloaded, but scheduling their cron ticks failed; they are scheduled again at the next reload or restart", "err", err)
 	}
