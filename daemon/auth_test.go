@@ -25,21 +25,15 @@ var roleTokens = map[api.Access]string{
 	api.Admin:     "adam-0123456789abcdef0123456789",
 }
 
-// authConfig is a config on dsn with one token per role, their secrets in
-// files of a secrets dir, and extra appended.
+// authConfig is a config on dsn with one token per role (vera, rita,
+// adam), extra appended.
 func authConfig(t *testing.T, dsn, extra string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for role, secret := range roleTokens {
-		if err := os.WriteFile(filepath.Join(dir, string(role)+"_token"), []byte(secret+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return "storage: {dsn: '" + dsn + "'}\nlog: {level: error}\nrunbooks: {secrets_dir: '" + dir + "'}\n" +
-		"api:\n  tokens:\n" +
-		"    - {name: vera, role: viewer, token: '${secret:viewer_token}'}\n" +
-		"    - {name: rita, role: responder, token: '${secret:responder_token}'}\n" +
-		"    - {name: adam, role: admin, token: '${secret:admin_token}'}\n" + extra
+	return "storage: {dsn: '" + dsn + "'}\nlog: {level: error}\n" + daemontest.TokensConfig(t,
+		daemontest.Token{Name: "vera", Role: "viewer", Secret: roleTokens[api.Viewer]},
+		daemontest.Token{Name: "rita", Role: "responder", Secret: roleTokens[api.Responder]},
+		daemontest.Token{Name: "adam", Role: "admin", Secret: roleTokens[api.Admin]},
+	) + extra
 }
 
 // call sends a request with an optional bearer token and returns the
@@ -184,7 +178,7 @@ func TestReloadChangesTokens(t *testing.T) {
 			return code
 		}
 		// A token whose secret is nowhere: refused, rita keeps her access.
-		broken := strings.Replace(cfg, "${secret:responder_token}", "${secret:missing_token}", 1)
+		broken := strings.Replace(cfg, "${secret:rita_token}", "${secret:missing_token}", 1)
 		os.WriteFile(file, []byte(broken), 0o600)
 		if code := reload(); code != 500 {
 			t.Fatalf("reload with a missing secret: %d, want 500", code)
@@ -193,7 +187,7 @@ func TestReloadChangesTokens(t *testing.T) {
 			t.Fatalf("after a failed reload rita gets %d, want 200", code)
 		}
 		// rita removed: her token is refused from now on.
-		without := strings.Replace(cfg, "    - {name: rita, role: responder, token: '${secret:responder_token}'}\n", "", 1)
+		without := strings.Replace(cfg, "    - {name: rita, role: responder, token: '${secret:rita_token}'}\n", "", 1)
 		os.WriteFile(file, []byte(without), 0o600)
 		if code := reload(); code != 200 {
 			t.Fatalf("reload: %d", code)

@@ -2,16 +2,9 @@ package daemon_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,75 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/incidentd/incidentd/api"
 	"github.com/incidentd/incidentd/daemon"
 	"github.com/incidentd/incidentd/daemon/daemontest"
 )
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
-// into dir and returns a pool that trusts it.
-func selfSigned(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "incidentd test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return pool
-}
-
-// webConfig writes a web config file (cert paths relative to it, as the
-// exporter-toolkit resolves them) with the given basic auth users.
-func webConfig(t *testing.T, dir string, users map[string]string) string {
-	t.Helper()
-	text := "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"
-	if len(users) > 0 {
-		text += "basic_auth_users:\n"
-		for u, pw := range users {
-			hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text += "  " + u + ": '" + string(hash) + "'\n"
-		}
-	}
-	file := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
-
 // TestTLSAndBasicAuth: with a web config file the daemon serves HTTPS only,
 // with its certificate, and asks for basic auth when users are configured.
 func TestTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	pool := selfSigned(t, dir)
-	file := webConfig(t, dir, map[string]string{"ops": "s3cret-pass"})
+	pool := daemontest.SelfSigned(t, dir)
+	file := daemontest.WebConfig(t, dir, map[string]string{"ops": "s3cret-pass"})
 	url, _ := daemontest.StartWith(t, daemontest.SQLiteConfig(t.TempDir()), func(o *daemon.Options) { o.WebConfigFile = file })
 	addr := strings.TrimPrefix(url, "http://")
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -140,8 +75,8 @@ func TestTLSAndBasicAuth(t *testing.T) {
 // TestTLSWithTokens: API tokens work over HTTPS.
 func TestTLSWithTokens(t *testing.T) {
 	dir := t.TempDir()
-	pool := selfSigned(t, dir)
-	file := webConfig(t, dir, nil)
+	pool := daemontest.SelfSigned(t, dir)
+	file := daemontest.WebConfig(t, dir, nil)
 	url, _ := daemontest.StartWith(t, authConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "i.db"), ""), func(o *daemon.Options) { o.WebConfigFile = file })
 	https := "https://" + strings.TrimPrefix(url, "http://")
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -158,8 +93,8 @@ func TestTLSWithTokens(t *testing.T) {
 // (both need the Authorization header).
 func TestWebConfigRefused(t *testing.T) {
 	dir := t.TempDir()
-	selfSigned(t, dir)
-	withUsers := webConfig(t, dir, map[string]string{"ops": "pw"})
+	daemontest.SelfSigned(t, dir)
+	withUsers := daemontest.WebConfig(t, dir, map[string]string{"ops": "pw"})
 	missing := filepath.Join(dir, "missing.yml")
 	os.WriteFile(missing, []byte("tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n"), 0o600)
 	tests := []struct {
