@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +30,8 @@ type client struct {
 	token   string
 	timeout time.Duration
 	http    *http.Client
+	// err, when set, fails every request: a --ca-file that cannot be used.
+	err error
 }
 
 func newClient(base, token string, timeout time.Duration) *client {
@@ -36,6 +41,31 @@ func newClient(base, token string, timeout time.Duration) *client {
 		timeout: timeout,
 		http:    &http.Client{Timeout: timeout},
 	}
+}
+
+// setTLS trusts the CA certificates of caFile (PEM) for https, or with
+// insecure verifies no certificate at all.
+func (c *client) setTLS(caFile string, insecure bool) {
+	if caFile == "" && !insecure {
+		return
+	}
+	conf := &tls.Config{InsecureSkipVerify: insecure}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			c.err = fmt.Errorf("--ca-file: %w", err)
+			return
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			c.err = fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+			return
+		}
+		conf.RootCAs = pool
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = conf
+	c.http.Transport = t
 }
 
 // apiError is an error answer of the API.
@@ -82,6 +112,9 @@ func (e *connError) Unwrap() error { return e.err }
 // do sends a request with in (if not nil) as its JSON body, decodes a
 // successful answer into out (if not nil) and returns the raw body.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in, out any) (json.RawMessage, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()

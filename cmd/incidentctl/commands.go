@@ -39,6 +39,11 @@ type app struct {
 	timeout time.Duration
 	token   string
 	actor   string
+	// actorGiven is set when --actor or INCIDENTD_ACTOR named the actor
+	// (not the $USER default).
+	actorGiven bool
+	caFile     string
+	insecure   bool
 }
 
 // command is one subcommand.
@@ -129,6 +134,8 @@ func (a *app) setDefaults() {
 	a.timeout = defaultTimeout
 	a.token = a.getenv("INCIDENTD_TOKEN")
 	a.actor = firstNonEmpty(a.getenv("INCIDENTD_ACTOR"), a.getenv("USER"), defaultActor)
+	a.actorGiven = strings.TrimSpace(a.getenv("INCIDENTD_ACTOR")) != ""
+	a.caFile = a.getenv("INCIDENTD_CA_FILE")
 }
 
 func firstNonEmpty(s ...string) string {
@@ -140,7 +147,7 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-var globalFlagNames = map[string]bool{"url": true, "output": true, "timeout": true, "token": true, "actor": true}
+var globalFlagNames = map[string]bool{"url": true, "output": true, "timeout": true, "token": true, "actor": true, "ca-file": true, "insecure-skip-verify": true}
 
 // addGlobalFlags defines the global flags on fs, defaulting to their current
 // values, so that they may also follow the subcommand.
@@ -149,7 +156,38 @@ func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.output, "output", a.output, "output `format`: text or json (the API's JSON answer); cmdb export: yaml or json")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "give up on a request after this `duration`; 0 waits forever")
 	fs.StringVar(&a.token, "token", a.token, "send Authorization: Bearer `TOKEN` (default $INCIDENTD_TOKEN)")
-	fs.StringVar(&a.actor, "actor", a.actor, "`name` recorded on the actions you take (default $INCIDENTD_ACTOR, else $USER, else "+defaultActor+")")
+	fs.Var(actorFlag{a}, "actor", "`name` recorded on the actions you take (default $INCIDENTD_ACTOR, else $USER, else "+defaultActor+"); with --token incidentd records the token's name and refuses another")
+	fs.StringVar(&a.caFile, "ca-file", a.caFile, "trust the CA certificates in `FILE` (PEM) for an https --url (default $INCIDENTD_CA_FILE)")
+	fs.BoolVar(&a.insecure, "insecure-skip-verify", a.insecure, "do not verify incidentd's TLS certificate (testing only)")
+}
+
+// actorFlag sets the actor and records that it was given.
+type actorFlag struct{ a *app }
+
+func (f actorFlag) String() string {
+	if f.a == nil {
+		return ""
+	}
+	return f.a.actor
+}
+
+func (f actorFlag) Set(s string) error {
+	f.a.actor, f.a.actorGiven = s, true
+	return nil
+}
+
+// actingAs is the actor to send with an action. With a token incidentd
+// records the token's name and refuses a different one, so a name that
+// only defaulted from $USER is left out; without a token one is required.
+func (a *app) actingAs(c *command, fs *flag.FlagSet) (string, error) {
+	if a.token != "" && !a.actorGiven {
+		return "", nil
+	}
+	actor := strings.TrimSpace(a.actor)
+	if actor == "" {
+		return "", &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+	}
+	return actor, nil
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -192,7 +230,7 @@ func (c *command) usage(fs *flag.FlagSet) string {
 		b.WriteString("\nFlags:\n")
 		b.WriteString(h)
 	}
-	b.WriteString("\nGlobal flags: --url, --output, --timeout, --token, --actor (see incidentctl --help).\n")
+	b.WriteString("\nGlobal flags: --url, --output, --timeout, --token, --actor, --ca-file, --insecure-skip-verify (see incidentctl --help).\n")
 	return b.String()
 }
 
@@ -336,7 +374,9 @@ func (a *app) checkGlobals(c *command) error {
 }
 
 func (a *app) client() *client {
-	return newClient(a.url, a.token, a.timeout)
+	c := newClient(a.url, a.token, a.timeout)
+	c.setTLS(a.caFile, a.insecure)
+	return c
 }
 
 // positional checks the number of positional arguments.
@@ -616,10 +656,11 @@ func actCommand(action incident.Action, endpoint string) func(a *app, c *command
 		if err != nil {
 			return err
 		}
-		req := api.ActionRequest{Actor: strings.TrimSpace(a.actor)}
-		if req.Actor == "" {
-			return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+		actor, err := a.actingAs(c, fs)
+		if err != nil {
+			return err
 		}
+		req := api.ActionRequest{Actor: actor}
 		if message != nil {
 			req.Message = *message
 		} else {

@@ -422,8 +422,10 @@ func TestDefaults(t *testing.T) {
 		{name: "USER", env: map[string]string{"USER": "dave"}, wantActor: "dave"},
 		{name: "fallback", env: map[string]string{}, wantActor: "incidentctl"},
 		{name: "--actor wins", env: map[string]string{"INCIDENTD_ACTOR": "carol"}, args: []string{"--actor", "erin"}, wantActor: "erin"},
-		{name: "INCIDENTD_TOKEN", env: map[string]string{"INCIDENTD_TOKEN": "envtok"}, wantAuth: "Bearer envtok", wantActor: "incidentctl"},
-		{name: "--token wins", env: map[string]string{"INCIDENTD_TOKEN": "envtok"}, args: []string{"--token", "s3cret"}, wantAuth: "Bearer s3cret", wantActor: "incidentctl"},
+		// With a token only a named actor is sent (TestTokens: the server
+		// records the token's name); this daemon has no tokens.
+		{name: "INCIDENTD_TOKEN", env: map[string]string{"INCIDENTD_TOKEN": "envtok", "INCIDENTD_ACTOR": "carol"}, wantAuth: "Bearer envtok", wantActor: "carol"},
+		{name: "--token wins", env: map[string]string{"INCIDENTD_TOKEN": "envtok"}, args: []string{"--token", "s3cret", "--actor", "erin"}, wantAuth: "Bearer s3cret", wantActor: "erin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

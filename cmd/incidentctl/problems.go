@@ -88,9 +88,9 @@ func (a *app) problemsStatus(c *command, args []string) error {
 	if err != nil {
 		return &usageError{err.Error(), c.usage(fs)}
 	}
-	actor := strings.TrimSpace(a.actor)
-	if actor == "" {
-		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+	actor, err := a.actingAs(c, fs)
+	if err != nil {
+		return err
 	}
 	req := api.ProblemStatusRequest{Status: incident.ProblemStatus(pos[1]), Actor: actor, Workaround: *workaround, Runbook: *runbook, Message: *message}
 	var res struct {
@@ -137,10 +137,11 @@ func (a *app) maintenanceAdd(c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.MaintenanceRequest{CI: pos[0], Reason: *reason, Actor: strings.TrimSpace(a.actor)}
-	if req.Actor == "" {
-		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+	actor, err := a.actingAs(c, fs)
+	if err != nil {
+		return err
 	}
+	req := api.MaintenanceRequest{CI: pos[0], Reason: *reason, Actor: actor}
 	if req.Start, req.End, err = window.times(c, fs, a.now()); err != nil {
 		return err
 	}

@@ -469,16 +469,17 @@ func (a *app) runbookRun(c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.StartRunRequest{Inputs: inputs, Actor: strings.TrimSpace(a.actor), DryRun: *dry, RequestID: *reqID}
+	actor, err := a.actingAs(c, fs)
+	if err != nil {
+		return err
+	}
+	req := api.StartRunRequest{Inputs: inputs, Actor: actor, DryRun: *dry, RequestID: *reqID}
 	if *inc != "" {
 		id, err := parseID(c, fs, *inc)
 		if err != nil {
 			return err
 		}
 		req.Incident = incident.FormatKey(id)
-	}
-	if req.Actor == "" {
-		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
 	}
 	path := "/api/v1/runbooks/" + url.PathEscape(pos[0]) + "/runs"
 	if *dry {
@@ -643,10 +644,11 @@ func runbookAnswer(approve bool) func(a *app, c *command, args []string) error {
 		if err != nil {
 			return err
 		}
-		req := api.AnswerRequest{Actor: strings.TrimSpace(a.actor), Message: *message, Step: *step}
-		if req.Actor == "" {
-			return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+		actor, err := a.actingAs(c, fs)
+		if err != nil {
+			return err
 		}
+		req := api.AnswerRequest{Actor: actor, Message: *message, Step: *step}
 		verb := "approve"
 		if !approve {
 			verb = "reject"
@@ -663,7 +665,11 @@ func runbookAnswer(approve bool) func(a *app, c *command, args []string) error {
 		if res.Step.Name != "" {
 			label = res.Step.Name
 		}
-		fmt.Fprintf(a.stdout, "run %d: step %s %s by %s\n", id, clean(label), res.Step.Status, clean(req.Actor))
+		by := ""
+		if req.Actor != "" {
+			by = " by " + clean(req.Actor)
+		}
+		fmt.Fprintf(a.stdout, "run %d: step %s %s%s\n", id, clean(label), res.Step.Status, by)
 		return nil
 	}
 }
@@ -679,10 +685,11 @@ func (a *app) runbookCancel(c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.AnswerRequest{Actor: strings.TrimSpace(a.actor), Message: *message}
-	if req.Actor == "" {
-		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+	actor, err := a.actingAs(c, fs)
+	if err != nil {
+		return err
 	}
+	req := api.AnswerRequest{Actor: actor, Message: *message}
 	var run api.RunDetail
 	raw, err := a.client().do(context.Background(), "POST", fmt.Sprintf("/api/v1/runbooks/runs/%d/cancel", id), nil, req, &run)
 	if err != nil {

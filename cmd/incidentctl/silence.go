@@ -20,10 +20,11 @@ func (a *app) silenceAdd(c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.SilenceRequest{Matchers: strings.Join(pos, ", "), Comment: *comment, CreatedBy: strings.TrimSpace(a.actor)}
-	if req.CreatedBy == "" {
-		return &usageError{"no actor: set --actor or INCIDENTD_ACTOR", c.usage(fs)}
+	actor, err := a.actingAs(c, fs)
+	if err != nil {
+		return err
 	}
+	req := api.SilenceRequest{Matchers: strings.Join(pos, ", "), Comment: *comment, CreatedBy: actor}
 	if req.Start, req.End, err = window.times(c, fs, a.now()); err != nil {
 		return err
 	}
