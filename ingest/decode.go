@@ -61,34 +61,50 @@ func DecodeAlertmanager(body []byte) (alerts []incident.AlertInput, truncated ui
 	if err := json.Unmarshal(body, &msg); err != nil {
 		return nil, 0, jsonError(err)
 	}
-	if msg.Version != "4" {
-		if msg.Version == "" {
-			return nil, 0, badf("version", "missing: this endpoint takes Alertmanager's webhook payload, version \"4\"")
-		}
-		return nil, 0, badf("version", "unsupported version %q: want \"4\"", msg.Version)
-	}
-	if len(msg.Alerts) == 0 {
-		return nil, 0, badf("alerts", "no alerts in the payload")
+	if err := checkWebhook("Alertmanager's", msg.Version, "4", len(msg.Alerts)); err != nil {
+		return nil, 0, err
 	}
 	alerts = make([]incident.AlertInput, len(msg.Alerts))
-	for i, a := range msg.Alerts {
-		field := fmt.Sprintf("alerts[%d]", i)
-		in := incident.AlertInput{
-			Fingerprint:  a.Fingerprint,
-			Source:       "alertmanager",
-			Status:       incident.AlertStatus(a.Status),
-			Labels:       a.Labels,
-			Annotations:  a.Annotations,
-			StartsAt:     a.StartsAt,
-			EndsAt:       a.EndsAt,
-			GeneratorURL: a.GeneratorURL,
-		}
-		if err := validate(&in, field); err != nil {
+	for i := range msg.Alerts {
+		if alerts[i], err = webhookAlert(&msg.Alerts[i], TypeAlertmanager, i, nil); err != nil {
 			return nil, 0, err
 		}
-		alerts[i] = in
 	}
 	return alerts, msg.TruncatedAlerts, nil
+}
+
+// checkWebhook checks the version and the alert count of an
+// Alertmanager-shaped webhook (Alertmanager's own, Grafana's).
+func checkWebhook(sender, version, want string, n int) error {
+	if version != want {
+		if version == "" {
+			return badf("version", "missing: this endpoint takes %s webhook payload, version %q", sender, want)
+		}
+		return badf("version", "unsupported version %q: want %q", version, want)
+	}
+	if n == 0 {
+		return badf("alerts", "no alerts in the payload")
+	}
+	return nil
+}
+
+// webhookAlert converts and validates alert i of an Alertmanager-shaped
+// webhook; annotate, if set, adds annotations first.
+func webhookAlert(a *template.Alert, source string, i int, annotate func(*incident.AlertInput)) (incident.AlertInput, error) {
+	in := incident.AlertInput{
+		Fingerprint:  a.Fingerprint,
+		Source:       source,
+		Status:       incident.AlertStatus(a.Status),
+		Labels:       a.Labels,
+		Annotations:  a.Annotations,
+		StartsAt:     a.StartsAt,
+		EndsAt:       a.EndsAt,
+		GeneratorURL: a.GeneratorURL,
+	}
+	if annotate != nil {
+		annotate(&in)
+	}
+	return in, validate(&in, fmt.Sprintf("alerts[%d]", i))
 }
 
 // GenericAlert is one alert of the generic JSON endpoint.

@@ -2,8 +2,8 @@ package ingest
 
 import (
 	"encoding/json"
-	"fmt"
-	"time"
+
+	"github.com/prometheus/alertmanager/template"
 
 	"github.com/incidentd/incidentd/incident"
 )
@@ -20,16 +20,10 @@ type grafanaMessage struct {
 }
 
 type grafanaAlert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-	SilenceURL   string            `json:"silenceURL"`
-	DashboardURL string            `json:"dashboardURL"`
-	PanelURL     string            `json:"panelURL"`
+	template.Alert
+	SilenceURL   string `json:"silenceURL"`
+	DashboardURL string `json:"dashboardURL"`
+	PanelURL     string `json:"panelURL"`
 	// Values holds each query's value; ValueString says the same in text,
 	// with labels, and is what is kept.
 	Values      map[string]json.RawMessage `json:"values"`
@@ -59,42 +53,27 @@ func DecodeGrafana(body []byte) (alerts []incident.AlertInput, truncated uint64,
 	if err := json.Unmarshal(body, &msg); err != nil {
 		return nil, 0, jsonError(err)
 	}
-	if msg.Version != "1" {
-		if msg.Version == "" {
-			return nil, 0, badf("version", "missing: this endpoint takes Grafana's webhook payload, version \"1\"")
-		}
-		return nil, 0, badf("version", "unsupported version %q: want \"1\"", msg.Version)
-	}
-	if len(msg.Alerts) == 0 {
-		return nil, 0, badf("alerts", "no alerts in the payload")
+	if err := checkWebhook("Grafana's", msg.Version, "1", len(msg.Alerts)); err != nil {
+		return nil, 0, err
 	}
 	alerts = make([]incident.AlertInput, len(msg.Alerts))
 	for i := range msg.Alerts {
 		a := &msg.Alerts[i]
-		in := incident.AlertInput{
-			Fingerprint:  a.Fingerprint,
-			Source:       TypeGrafana,
-			Status:       incident.AlertStatus(a.Status),
-			Labels:       a.Labels,
-			Annotations:  a.Annotations,
-			StartsAt:     a.StartsAt,
-			EndsAt:       a.EndsAt,
-			GeneratorURL: a.GeneratorURL,
-		}
-		for _, l := range grafanaLinks {
-			if v := l.value(a); v != "" {
-				if in.Annotations == nil {
-					in.Annotations = map[string]string{}
-				}
-				if _, set := in.Annotations[l.annotation]; !set {
-					in.Annotations[l.annotation] = v
+		alerts[i], err = webhookAlert(&a.Alert, TypeGrafana, i, func(in *incident.AlertInput) {
+			for _, l := range grafanaLinks {
+				if v := l.value(a); v != "" {
+					if in.Annotations == nil {
+						in.Annotations = map[string]string{}
+					}
+					if _, set := in.Annotations[l.annotation]; !set {
+						in.Annotations[l.annotation] = v
+					}
 				}
 			}
-		}
-		if err := validate(&in, fmt.Sprintf("alerts[%d]", i)); err != nil {
+		})
+		if err != nil {
 			return nil, 0, err
 		}
-		alerts[i] = in
 	}
 	return alerts, msg.TruncatedAlerts, nil
 }
