@@ -263,3 +263,40 @@ func TestNewTokenSetRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryTokenOnCalendarFeeds: calendar clients cannot send headers, so
+// the iCalendar feeds take ?access_token=; no other route does.
+func TestQueryTokenOnCalendarFeeds(t *testing.T) {
+	set, err := api.NewTokenSet(testTokens, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := api.NewAuth(nil)
+	auth.Use(set)
+	rt := api.NewRouter(auth)
+	var gotQuery string
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		gotQuery = r.URL.RawQuery
+		w.WriteHeader(http.StatusNoContent)
+	}
+	rt.HandleFunc("GET /api/v1/users/{id}/ical", ok)
+	rt.HandleFunc("GET /api/v1/incidents", ok)
+	tests := []struct {
+		url       string
+		want      int
+		wantQuery string
+	}{
+		{"/api/v1/users/alice/ical?access_token=" + viewerToken + "&x=1", 204, "x=1"},
+		{"/api/v1/users/alice/ical?access_token=wrong-0123456789abcdef", 401, ""},
+		{"/api/v1/users/alice/ical", 401, ""},
+		{"/api/v1/incidents?access_token=" + viewerToken, 401, ""},
+	}
+	for _, tt := range tests {
+		gotQuery = ""
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest("GET", tt.url, nil))
+		if rec.Code != tt.want || gotQuery != tt.wantQuery {
+			t.Errorf("GET %s: %d, query %q; want %d, %q", tt.url, rec.Code, gotQuery, tt.want, tt.wantQuery)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/incidentd/incidentd/escalation"
 )
@@ -175,7 +176,27 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 		rt.auth.log.Error("route has no access in api's route table: refused while tokens are configured", "pattern", pattern)
 	}
 	rt.routes = append(rt.routes, Route{pattern, access})
-	rt.mux.Handle(pattern, rt.auth.Require(access, h))
+	h = rt.auth.Require(access, h)
+	if strings.HasSuffix(pattern, "/ical") {
+		h = queryToken(h)
+	}
+	rt.mux.Handle(pattern, h)
+}
+
+// queryToken lets calendar clients, which subscribe to a URL and cannot
+// send headers, give the token as ?access_token= (RFC 6750, section 2.3);
+// the access log records paths only, never the query.
+func queryToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if tok := q.Get("access_token"); tok != "" && r.Header.Get("Authorization") == "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+tok)
+			q.Del("access_token")
+			r.URL.RawQuery = q.Encode()
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // HandleFunc registers f at pattern as Handle does.
