@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +156,66 @@ func TestDaemonHeartbeatWiring(t *testing.T) {
 		}
 		if got := alertStatus(); got != incident.AlertResolved {
 			t.Fatalf("after the ping answered 200 the alert is %q, want resolved", got)
+		}
+	})
+}
+
+// A reload applies new integrations and secrets; one whose secret cannot
+// be resolved fails the reload and keeps those in use.
+func TestDaemonReloadsIntegrations(t *testing.T) {
+	t.Setenv("INCIDENTD_SECRET_AM_OLD", "old-token")
+	t.Setenv("INCIDENTD_SECRET_AM_NEW", "new-token")
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		base := "storage:\n  dsn: " + storetest.DSN(t, b) + "\nlog:\n  level: error\n"
+		url, file := daemontest.Start(t, base+"integrations:\n  - {name: am, type: alertmanager, secret: '${secret:am_old}'}\n")
+		post := func(path, token string) int {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(`{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A"}}]}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		reload := func(cfg string) int {
+			t.Helper()
+			if err := os.WriteFile(file, []byte(base+cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Post(url+"/-/reload", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if got := post("/api/v1/alerts/alertmanager", "old-token"); got != 200 {
+			t.Fatalf("old token before reload: %d", got)
+		}
+		if got := reload("integrations:\n  - {name: am, type: alertmanager, secret: '${secret:am_missing}'}\n"); got != http.StatusInternalServerError {
+			t.Fatalf("reload with a missing secret: %d, want 500", got)
+		}
+		if got := post("/api/v1/alerts/alertmanager", "old-token"); got != 200 {
+			t.Fatalf("old token after a failed reload: %d", got)
+		}
+		if got := reload("integrations:\n  - {name: am2, type: alertmanager, secret: '${secret:am_new}'}\n"); got != http.StatusOK {
+			t.Fatalf("reload: %d", got)
+		}
+		for _, tt := range []struct {
+			path, token string
+			want        int
+		}{
+			{"/api/v1/alerts/alertmanager", "old-token", 401},
+			{"/api/v1/alerts/alertmanager", "new-token", 200},
+			{"/api/v1/integrations/am2", "new-token", 200},
+			{"/api/v1/integrations/am", "old-token", 404},
+		} {
+			if got := post(tt.path, tt.token); got != tt.want {
+				t.Errorf("after reload, %s with %s: %d, want %d", tt.path, tt.token, got, tt.want)
+			}
 		}
 	})
 }
