@@ -46,6 +46,19 @@ func (c *CMDB) Load(ctx context.Context) error {
 	return nil
 }
 
+// Refresh loads the stored CMDB if another replica has changed it since
+// this one loaded it (it heard of the change, or may have missed one).
+func (c *CMDB) Refresh(ctx context.Context) error {
+	v, err := c.store.CMDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read CMDB version: %w", err)
+	}
+	if v <= c.Meta().Version {
+		return nil
+	}
+	return c.Load(ctx)
+}
+
 func (c *CMDB) swap(doc *cmdb.Document, meta store.CMDBMeta) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +28,10 @@ type background struct {
 	timers *timers.Scheduler
 	d      *Daemon
 	st     *store.Store
+	// owner names this process in the outbox leases it holds.
+	owner string
+	// changed hears of another replica's CMDB or maintenance change.
+	changed func(kind string)
 
 	mu        sync.Mutex
 	consumers map[string]*outbox.Consumer
@@ -40,6 +47,7 @@ func newBackground(d *Daemon, st *store.Store, dsn string, reg prometheus.Regist
 		timers:    timers.New(st, d.opts.Clock, opts),
 		d:         d,
 		st:        st,
+		owner:     processOwner(st.Backend()),
 		consumers: map[string]*outbox.Consumer{},
 		failures:  map[string]int{},
 	}
@@ -56,17 +64,57 @@ func newBackground(d *Daemon, st *store.Store, dsn string, reg prometheus.Regist
 	return b
 }
 
+// processOwner names this process uniquely among the replicas: host and
+// pid for people reading the outbox_cursors table, and a random part
+// because pids repeat across containers. A restarted replica is a new
+// owner: it takes its consumers back when its old leases expire. SQLite
+// has one process per file, so its owner never changes and a restart
+// goes on at once.
+func processOwner(b store.Backend) string {
+	if b == store.SQLite {
+		return "sqlite"
+	}
+	host, _ := os.Hostname()
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(r[:]))
+}
+
 // addConsumer registers an outbox consumer; start runs it. A pass that
 // stops at a failing event schedules a durable wake-up with exponential
 // backoff (1s doubling to 5m), so the event is retried without waiting for
-// the next commit.
+// the next commit. A pass that finds another replica following the
+// consumer schedules a look at the end of that replica's lease, so that
+// its work is taken over if it died, even if nothing commits meanwhile.
 func (b *background) addConsumer(name string, handle outbox.HandleFunc) *outbox.Consumer {
 	c := outbox.NewConsumer(name, b.st, handle, b.d.log)
-	c.OnFailure(func(err error) { b.failed(name, err) })
+	c.SetLease(b.owner, b.d.opts.Clock, outbox.DefaultLease)
+	c.OnPass(func(p outbox.Pass) {
+		if !p.Busy.IsZero() {
+			b.lookAfterLease(name, p.Busy)
+			return
+		}
+		b.failed(name, p.Err)
+	})
 	b.mu.Lock()
 	b.consumers[name] = c
 	b.mu.Unlock()
 	return c
+}
+
+// lookAfterLease wakes consumer name, on whichever replica claims the
+// timer, just after another replica's lease on it ends. The key is the
+// lease's end, so replicas that all find the same lease schedule one timer.
+func (b *background) lookAfterLease(name string, end time.Time) {
+	t := store.Timer{
+		Key:     fmt.Sprintf("%s:%s:lease:%d", outboxRetryKind, name, end.UnixMicro()),
+		Kind:    outboxRetryKind,
+		Due:     end.Add(time.Millisecond),
+		Payload: []byte(name),
+	}
+	if _, err := b.st.ScheduleTimer(context.Background(), t, b.d.opts.Clock.Now()); err != nil {
+		b.d.log.Error("scheduling a look at another replica's outbox lease; it is looked at on the next commit", "consumer", name, "err", err)
+	}
 }
 
 func (b *background) failed(name string, err error) {
@@ -112,5 +160,22 @@ func (b *background) start(ctx context.Context) (wait func()) {
 	b.mu.Unlock()
 	wg.Add(1)
 	go func() { defer wg.Done(); b.timers.Run(ctx) }()
+	// Other replicas' commits: new events wake the consumers here too
+	// (whichever replica holds a consumer's lease handles them), and CMDB
+	// or maintenance changes are reloaded. "" means notifications may have
+	// been missed (start, reconnection): everything is looked at.
+	wg.Go(func() {
+		err := b.st.ListenChanges(ctx, func(kind string) {
+			if kind == "" || kind == store.ChangeEvents {
+				b.notifyAll()
+			}
+			if kind != store.ChangeEvents && b.changed != nil {
+				b.changed(kind)
+			}
+		})
+		if err != nil {
+			b.d.log.Error("cannot listen for other replicas' changes: their events wait for a local commit or timer, their CMDB changes for a reload", "err", err)
+		}
+	})
 	return wg.Wait
 }

@@ -143,6 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 	// wake the consumers. Features register their consumers and timer
 	// handlers on d.bg before it starts.
 	d.bg = newBackground(d, st, cfg.Storage.DSN, reg)
+	d.bg.changed = d.otherReplicaChanged
 	d.problems = problem.NewDetector(st, problemOptions(cfg), d.log)
 	d.bg.addConsumer(problem.ConsumerName, d.problems.Handle)
 	if err := d.startEscalation(ctx, st, reg, cfg); err != nil {
@@ -259,6 +260,25 @@ func Run(ctx context.Context, opts Options) error {
 	d.committer.Close()
 	d.log.Info("stopped")
 	return nil
+}
+
+// otherReplicaChanged brings what this replica holds in memory up to date
+// with a change another replica committed: the CMDB graph or the
+// maintenance windows ("" for both, when notifications may have been
+// missed).
+func (d *Daemon) otherReplicaChanged(kind string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if kind == "" || kind == store.ChangeCMDB {
+		if err := d.cmdb.Refresh(ctx); err != nil {
+			d.log.Error("loading the CMDB another replica changed; this replica keeps the one it has until the next change or reload", "err", err)
+		}
+	}
+	if kind == "" || kind == store.ChangeMaintenance {
+		if err := d.cmdb.LoadMaintenance(ctx); err != nil {
+			d.log.Error("loading the maintenance windows another replica changed", "err", err)
+		}
+	}
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -160,6 +160,10 @@ func New(setup *Setup, opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, st: opts.Store, clk: opts.Clock, log: opts.Logger.With("component", "escalation"), metrics: opts.Metrics}
 	e.setup.Store(setup)
 	e.consumer = outbox.NewConsumer(ConsumerName, opts.Store, e.Handle, opts.Logger)
+	// The engine's own consumer (Run, Drain) serves tools and tests, one
+	// process at a time; the daemon runs Handle through its replica-aware
+	// consumers instead.
+	e.consumer.SetLease(ConsumerName+"-standalone", opts.Clock, outbox.DefaultLease)
 	opts.Timers.Handle(KindStep, e.fireStep)
 	opts.Timers.HandleRetry(KindNotify, opts.DeliveryRetry, e.deliver)
 	opts.Timers.Handle(KindAckTimeout, e.fireAckTimeout)

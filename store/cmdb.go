@@ -36,6 +36,14 @@ func (s *Store) LoadCMDB(ctx context.Context) (*cmdb.Document, CMDBMeta, error) 
 	return doc, meta, err
 }
 
+// CMDBVersion reads the stored CMDB's version alone: a replica compares it
+// with the version it holds before loading the whole document.
+func (s *Store) CMDBVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.GetContext(ctx, &v, "SELECT version FROM cmdb_meta WHERE id = 1")
+	return v, err
+}
+
 func (s *Store) loadCMDB(ctx context.Context, tx *sqlx.Tx, lock string) (*cmdb.Document, CMDBMeta, error) {
 	var meta CMDBMeta
 	if err := tx.GetContext(ctx, &meta, "SELECT version, source, files_hash, updated_at FROM cmdb_meta WHERE id = 1"+lock); err != nil {
@@ -98,7 +106,10 @@ func (s *Store) UpdateCMDB(ctx context.Context, source, filesHash string, now ti
 		meta = CMDBMeta{Version: m.Version + 1, Source: source, FilesHash: filesHash, UpdatedAt: micro(now)}
 		_, err = tx.ExecContext(ctx, s.db.Rebind("UPDATE cmdb_meta SET version = ?, source = ?, files_hash = ?, updated_at = ? WHERE id = 1"),
 			meta.Version, meta.Source, meta.FilesHash, meta.UpdatedAt)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.notifyChange(ctx, tx, ChangeCMDB)
 	})
 	if err != nil {
 		return nil, CMDBMeta{}, err
@@ -138,20 +149,27 @@ func (s *Store) MaintenanceWindows(ctx context.Context, endingAfter time.Time) (
 // AddMaintenance stores a window and returns its id.
 func (s *Store) AddMaintenance(ctx context.Context, w cmdb.Window) (int64, error) {
 	var id int64
-	err := s.db.GetContext(ctx, &id, s.db.Rebind("INSERT INTO maintenance_windows ("+windowColumns+") VALUES ("+placeholders(6)+") RETURNING id"), windowValues(&w)...)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &id, s.db.Rebind("INSERT INTO maintenance_windows ("+windowColumns+") VALUES ("+placeholders(6)+") RETURNING id"), windowValues(&w)...); err != nil {
+			return err
+		}
+		return s.notifyChange(ctx, tx, ChangeMaintenance)
+	})
 	return id, err
 }
 
 // DeleteMaintenance removes a window; ErrNotFound if there is none.
 func (s *Store) DeleteMaintenance(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind("DELETE FROM maintenance_windows WHERE id = ?"), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("maintenance window %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Rebind("DELETE FROM maintenance_windows WHERE id = ?"), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("maintenance window %d: %w", id, ErrNotFound)
+		}
+		return s.notifyChange(ctx, tx, ChangeMaintenance)
+	})
 }
 
 // ReplaceConfigMaintenance makes the windows from the config file exactly
@@ -161,10 +179,14 @@ func (s *Store) ReplaceConfigMaintenance(ctx context.Context, windows []cmdb.Win
 		if _, err := tx.ExecContext(ctx, "DELETE FROM maintenance_windows WHERE source = 'config'"); err != nil {
 			return err
 		}
-		return s.upsert(ctx, tx, "maintenance_windows", windowColumns, "", len(windows), func(i int) []any {
+		err := s.upsert(ctx, tx, "maintenance_windows", windowColumns, "", len(windows), func(i int) []any {
 			w := windows[i]
 			w.Source = "config"
 			return windowValues(&w)
 		})
+		if err != nil {
+			return err
+		}
+		return s.notifyChange(ctx, tx, ChangeMaintenance)
 	})
 }

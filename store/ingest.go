@@ -3,11 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/incidentd/incidentd/incident"
 )
@@ -35,34 +39,143 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 	}
 	var stats incident.Stats
 	var wroteEvents bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		state, err := s.currentAlerts(ctx, tx, fps)
-		if err != nil {
-			return fmt.Errorf("load alerts: %w", err)
-		}
-		state.Incidents, err = s.incidentsFor(ctx, tx, p.Needs(state, inputs, now))
-		if err != nil {
-			return fmt.Errorf("load incidents: %w", err)
-		}
-		ch := p.Apply(state, inputs, now)
-		if ch.NewIncidents > 0 {
-			first, err := s.allocate(ctx, tx, "incident", ch.NewIncidents)
+	err := s.retryConflicts(ctx, func() error {
+		return s.inTx(ctx, func(tx *sqlx.Tx) error {
+			state, needs, err := s.ingestState(ctx, tx, p, inputs, fps, now)
 			if err != nil {
-				return fmt.Errorf("allocate incident numbers: %w", err)
+				return err
 			}
-			ch.AssignIDs(first)
-		}
-		if err := s.writeChanges(ctx, tx, ch); err != nil {
-			return err
-		}
-		stats = ch.Stats
-		wroteEvents = len(ch.Events) > 0
-		return nil
+			state.Incidents, err = s.incidentsFor(ctx, tx, needs)
+			if err != nil {
+				return fmt.Errorf("load incidents: %w", err)
+			}
+			ch := p.Apply(state, inputs, now)
+			if ch.NewIncidents > 0 {
+				first, err := s.allocate(ctx, tx, "incident", ch.NewIncidents)
+				if err != nil {
+					return fmt.Errorf("allocate incident numbers: %w", err)
+				}
+				ch.AssignIDs(first)
+			}
+			if err := s.writeChanges(ctx, tx, ch); err != nil {
+				return err
+			}
+			stats = ch.Stats
+			wroteEvents = len(ch.Events) > 0
+			return nil
+		})
 	})
 	if err == nil && wroteEvents {
 		s.committed()
 	}
 	return stats, err
+}
+
+// ingestState loads the current occurrences of fps (row-locked) and what
+// the policy needs to place the batch. With replicas on PostgreSQL, two
+// transactions must not both decide that a fingerprint is new, or both
+// open an incident for one group key or one CMDB neighbourhood: such
+// decisions are serialised by advisory locks on hash buckets of the new
+// fingerprints and the group keys, and on one lock for CMDB-correlated
+// placement, always taken after the alert row locks and before the
+// incidents are read. Repeats of known alerts take no advisory lock: their
+// rows are locked already. If another replica committed one of the
+// missing fingerprints while this transaction waited for its locks, the
+// transaction starts again (errPlacementRace), so that it row-locks that
+// alert like any other; locking it now, while holding advisory locks,
+// could deadlock.
+func (s *Store) ingestState(ctx context.Context, tx *sqlx.Tx, p *incident.Policy, inputs []incident.AlertInput, fps []string, now time.Time) (*incident.State, incident.Needs, error) {
+	state, err := s.currentAlerts(ctx, tx, fps)
+	if err != nil {
+		return nil, incident.Needs{}, fmt.Errorf("load alerts: %w", err)
+	}
+	needs := p.Needs(state, inputs, now)
+	if s.backend != Postgres {
+		return state, needs, nil // one writer at a time already
+	}
+	var missing []string
+	for _, fp := range fps {
+		if state.Alerts[fp] == nil {
+			missing = append(missing, fp)
+		}
+	}
+	keys := placementLockKeys(missing, needs)
+	if len(keys) == 0 {
+		return state, needs, nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", int64Array(keys)); err != nil {
+		return nil, needs, fmt.Errorf("lock placement: %w", err)
+	}
+	if len(missing) > 0 {
+		var late bool
+		if err := tx.GetContext(ctx, &late, "SELECT EXISTS (SELECT 1 FROM alerts WHERE is_current = 1 AND fingerprint = ANY($1))", stringArray(missing)); err != nil {
+			return nil, needs, fmt.Errorf("load alerts: %w", err)
+		}
+		if late {
+			return nil, needs, errPlacementRace
+		}
+	}
+	return state, needs, nil
+}
+
+// errPlacementRace restarts an ingest transaction that found an alert it
+// took for new committed by another replica meanwhile.
+var errPlacementRace = errors.New("another replica stored one of the new alerts first")
+
+// placementLockBuckets bounds the advisory locks one ingest transaction
+// takes (PostgreSQL's lock table holds max_locks_per_transaction per
+// connection on average): a batch of thousands of alerts locks at most
+// 2*placementLockBuckets+1 keys.
+const placementLockBuckets = 24
+
+// placementLockBase keeps the placement locks apart from other advisory
+// locks ("incp" in the high bytes).
+const placementLockBase = int64(0x696e6370) << 16
+
+// placementLockKeys returns, sorted so that transactions cannot deadlock
+// on them, the advisory lock keys for new fingerprints, group keys and
+// CMDB correlation.
+func placementLockKeys(newFingerprints []string, needs incident.Needs) []int64 {
+	set := map[int64]bool{}
+	add := func(space int64, v string) {
+		h := fnv.New32a()
+		h.Write([]byte(v))
+		set[placementLockBase+space*placementLockBuckets+int64(h.Sum32()%placementLockBuckets)] = true
+	}
+	for _, fp := range newFingerprints {
+		add(0, fp)
+	}
+	for _, gk := range needs.GroupKeys {
+		add(1, gk)
+	}
+	if needs.Correlated {
+		set[placementLockBase+2*placementLockBuckets] = true
+	}
+	keys := make([]int64, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// retryConflicts runs a transaction again, a few times, when it lost a
+// race with another replica's: PostgreSQL aborted it as a deadlock victim
+// or for a serialisation failure, or it met errPlacementRace. Both
+// transactions were valid, only their interleaving was not.
+func (s *Store) retryConflicts(ctx context.Context, tx func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := tx()
+		var pqErr *pq.Error
+		conflict := errors.Is(err, errPlacementRace) || errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001")
+		if !conflict || attempt == 8 {
+			return err
+		}
+		s.log.Debug("transaction conflicted with another replica's; running it again", "attempt", attempt, "err", err)
+		if ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (s *Store) writeChanges(ctx context.Context, tx *sqlx.Tx, ch *incident.Changes) error {

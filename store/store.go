@@ -49,6 +49,7 @@ type Options struct {
 type Store struct {
 	db       *sqlx.DB
 	backend  Backend
+	dsn      string // PostgreSQL's, for LISTEN connections
 	migrator *goose.Provider
 	log      *slog.Logger
 	// forUpdate locks rows read in a write transaction on PostgreSQL; SQLite
@@ -77,6 +78,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{backend: backend, log: opts.Logger}
+	if backend == Postgres {
+		s.dsn = dsn
+	}
 	var dialect goose.Dialect
 	var gooseOpts []goose.ProviderOption
 	switch backend {
@@ -87,8 +91,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.db, err = sqlx.Open("postgres", driverDSN)
 		dialect = goose.DialectPostgres
 		s.forUpdate = " FOR NO KEY UPDATE"
-		// Replicas starting together: one migrates, the others wait.
-		locker, lerr := lock.NewPostgresSessionLocker()
+		// Replicas starting together: one migrates, the others wait,
+		// looking every second for up to 5 minutes.
+		locker, lerr := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if lerr != nil {
 			return nil, lerr
 		}

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // This file keeps the rows of package timers. Callers schedule, reschedule,
@@ -527,55 +526,13 @@ func (s *Store) ListenTimers(ctx context.Context, dsn string, wake func(due time
 	if s.backend != Postgres {
 		return fmt.Errorf("timer notifications need PostgreSQL, not %s", s.backend)
 	}
-	var schema string
-	if err := s.db.GetContext(ctx, &schema, "SELECT current_schema()"); err != nil {
-		return fmt.Errorf("listen for timers: %w", err)
-	}
-	l := pq.NewListener(dsn, time.Second, time.Minute, func(ev pq.ListenerEventType, err error) {
-		if err != nil {
-			s.log.Warn("timer notification connection", "event", ev.String(), "err", err)
+	return s.listen(ctx, dsn, timerChannel, func(payload string) {
+		if payload == "" {
+			wake(time.Time{})
+			return
 		}
-	})
-	defer func() {
-		l.Close()
-		go func() { // let pq's goroutine deliver what it holds, and end
-			for range l.Notify {
-			}
-		}()
-	}()
-	// Listen blocks until connected; closing the listener unblocks it.
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer stop()
-	if err := l.Listen(timerChannel); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("listen for timers: %w", err)
-	}
-	wake(time.Time{})
-	// A ping now and then notices a dead connection, which reconnects.
-	ping := time.NewTicker(time.Minute)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ping.C:
-			go l.Ping()
-		case n, ok := <-l.Notify:
-			if !ok {
-				return nil
-			}
-			if n == nil {
-				wake(time.Time{})
-				continue
-			}
-			sch, due, _ := strings.Cut(n.Extra, " ")
-			us, err := strconv.ParseInt(due, 10, 64)
-			if sch != schema || err != nil {
-				continue
-			}
+		if us, err := strconv.ParseInt(payload, 10, 64); err == nil {
 			wake(fromMicro(us))
 		}
-	}
+	})
 }
