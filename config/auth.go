@@ -45,13 +45,20 @@ func (t APIToken) SecretName() string {
 
 // Validate checks the section; key is its path ("api").
 func (c *APIConfig) Validate(d *strictyaml.Decoder, key string) {
+	// A key left out has no line: name the token's instead.
+	lineOr := func(key, item string) int {
+		if l := d.Line(key); l > 0 {
+			return l
+		}
+		return d.Line(item)
+	}
 	names := map[string]bool{}
 	secrets := map[string]string{}
 	for i, t := range c.Tokens {
 		k := fmt.Sprintf("%s[%d]", strictyaml.Join(key, "tokens"), i)
 		switch {
 		case !actorName.MatchString(t.Name):
-			d.Failf(k+".name", "%q: want 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit", t.Name)
+			d.FailAt(lineOr(k+".name", k), k+".name", "%q: want 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit", t.Name)
 		case names[t.Name]:
 			d.Failf(k+".name", "%q is used by another token", t.Name)
 		}
@@ -59,12 +66,12 @@ func (c *APIConfig) Validate(d *strictyaml.Decoder, key string) {
 		switch t.Role {
 		case "viewer", "responder", "admin":
 		default:
-			d.Failf(k+".role", "%q is not one of viewer, responder, admin", t.Role)
+			d.FailAt(lineOr(k+".role", k), k+".role", "%q is not one of viewer, responder, admin", t.Role)
 		}
 		name := t.SecretName()
 		switch {
 		case name == "" && strings.TrimSpace(t.Token) == "":
-			d.Failf(k+".token", "required: ${secret:NAME}")
+			d.FailAt(lineOr(k+".token", k), k+".token", "required: ${secret:NAME}")
 		case name == "":
 			// Not echoed: it may be the token itself.
 			d.Failf(k+".token", "write ${secret:NAME} (the value comes from INCIDENTD_SECRET_<NAME> or runbooks.secrets_dir); tokens do not go in the config file")
