@@ -328,3 +328,33 @@ func TestPagerDutyEndpointAnswersLikePagerDuty(t *testing.T) {
 		t.Fatalf("acknowledged %v", acker.calls)
 	}
 }
+
+// Every new endpoint commits through the committer (or the store), and a
+// failing store answers 503 with Retry-After, in the source's own format.
+func TestNewEndpointsAnswer503WhenTheStoreFails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		clk := clock.NewFake(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+		srv := newIntegrationServer(t, s, `integrations:
+  - {name: hb, type: heartbeat, interval: 1m}
+  - name: m
+    type: mapping
+    mapping: {labels: {alertname: '{{ .name }}'}}
+`, nil, HandlerOptions{Clock: clk, Heartbeats: NewHeartbeats(s, clk, nil)})
+		s.Close() // every commit now fails
+		for _, tt := range []struct{ name, path, body string }{
+			{"grafana", "/api/v1/alerts/grafana", `{"version":"1","alerts":[{"status":"firing","labels":{"a":"b"}}]}`},
+			{"pagerduty", "/v2/enqueue", `{"routing_key":"k","event_action":"trigger","payload":{"summary":"s","source":"h","severity":"info"}}`},
+			{"mapping", "/api/v1/integrations/m", `{"name":"x"}`},
+			{"heartbeat", "/api/v1/heartbeats/hb", ``},
+		} {
+			got := send(t, srv.url+tt.path, nil, tt.body)
+			if got.code != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "5" {
+				t.Errorf("%s: %d Retry-After %q (%s), want 503 with Retry-After 5", tt.name, got.code, got.header.Get("Retry-After"), got.body)
+			}
+			if tt.name == "pagerduty" && !bytes.Contains(got.body, []byte(`"status":"service unavailable"`)) {
+				t.Errorf("pagerduty 503 body %s", got.body)
+			}
+		}
+	})
+}
