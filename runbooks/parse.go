@@ -168,6 +168,11 @@ func Parse(file string, data []byte) (*Runbook, error) {
 		}
 		return nil, Diagnostics{{File: file, Line: line, Msg: "want a runbook: a mapping with name, triggers and steps"}}
 	}
+	// The walks below follow aliases: refuse cycles and alias bombs first.
+	if e := strictyaml.CheckAliases(&doc); e != nil {
+		e.File = file
+		return nil, Diagnostics{*e}
+	}
 	pos := positions{}
 	pos.walk(&doc, "")
 	jsonNodes := map[string]yaml.Node{}

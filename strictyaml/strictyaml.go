@@ -137,6 +137,10 @@ func (d *Decoder) Failf(key, format string, args ...any) {
 // Decode fills out (a pointer) from n, and keeps n to find the lines of
 // later errors.
 func (d *Decoder) Decode(n *yaml.Node, out any) {
+	if e := CheckAliases(n); e != nil {
+		d.errs = append(d.errs, *e)
+		return
+	}
 	d.roots = append(d.roots, n)
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
