@@ -39,9 +39,14 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 	}
 	var stats incident.Stats
 	var wroteEvents bool
+	lean := true
 	err := s.retryConflicts(ctx, func() error {
 		return s.inTx(ctx, func(tx *sqlx.Tx) error {
-			state, needs, err := s.ingestState(ctx, tx, p, inputs, fps, now)
+			var repeats map[string]*incident.AlertInput
+			if lean {
+				repeats = repeatCandidates(inputs)
+			}
+			state, leanAlerts, needs, err := s.ingestState(ctx, tx, p, inputs, fps, repeats, now)
 			if err != nil {
 				return err
 			}
@@ -50,6 +55,14 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 				return fmt.Errorf("load incidents: %w", err)
 			}
 			ch := p.Apply(state, inputs, now)
+			for _, a := range ch.Alerts {
+				if leanAlerts[a] {
+					// The policy rewrites an alert read without all its
+					// columns: read everything and decide again.
+					lean = false
+					return errPlacementRace
+				}
+			}
 			if ch.NewIncidents > 0 {
 				first, err := s.allocate(ctx, tx, "incident", ch.NewIncidents)
 				if err != nil {
@@ -84,11 +97,17 @@ func (s *Store) Ingest(ctx context.Context, p *incident.Policy, inputs []inciden
 // transaction starts again (errPlacementRace), so that it row-locks that
 // alert like any other; locking it now, while holding advisory locks,
 // could deadlock.
-func (s *Store) ingestState(ctx context.Context, tx *sqlx.Tx, p *incident.Policy, inputs []incident.AlertInput, fps []string, now time.Time) (*incident.State, incident.Needs, error) {
-	state, err := s.currentAlerts(ctx, tx, fps)
+func (s *Store) ingestState(ctx context.Context, tx *sqlx.Tx, p *incident.Policy, inputs []incident.AlertInput, fps []string, repeats map[string]*incident.AlertInput, now time.Time) (*incident.State, map[*incident.Alert]bool, incident.Needs, error) {
+	state, leanAlerts, err := s.currentAlerts(ctx, tx, fps, repeats)
 	if err != nil {
-		return nil, incident.Needs{}, fmt.Errorf("load alerts: %w", err)
+		return nil, nil, incident.Needs{}, fmt.Errorf("load alerts: %w", err)
 	}
+	state, needs, err := s.lockPlacement(ctx, tx, p, inputs, fps, state, now)
+	return state, leanAlerts, needs, err
+}
+
+// lockPlacement takes the advisory locks described at ingestState.
+func (s *Store) lockPlacement(ctx context.Context, tx *sqlx.Tx, p *incident.Policy, inputs []incident.AlertInput, fps []string, state *incident.State, now time.Time) (*incident.State, incident.Needs, error) {
 	needs := p.Needs(state, inputs, now)
 	if s.backend != Postgres {
 		return state, needs, nil // one writer at a time already
@@ -251,16 +270,89 @@ func (s *Store) upsert(ctx context.Context, tx *sqlx.Tx, table, columns, conflic
 	return nil
 }
 
-// currentAlerts loads the current occurrence of each fingerprint, with the
-// status of its incident, in one query.
-func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string) (*incident.State, error) {
-	st := &incident.State{Alerts: make(map[string]*incident.Alert, len(fps)), Owners: map[int64]incident.Owner{}}
-	if len(fps) == 0 {
-		return st, nil
+// leanAlertColumns are the columns a plain repeat is decided on: not the
+// labels (a repeat's are its input's: they make its fingerprint) nor the
+// texts that only a rewrite of the row needs.
+const leanAlertColumns = "fingerprint, seq, incident_id, is_current, status, annotations, starts_at, ends_at, first_seen, last_seen, resolved_at, repeats, flaps, flapping, ci, suppressed"
+
+// repeatCandidates are the inputs that may be plain repeats of firing
+// alerts: firing, and alone in the batch for their fingerprint.
+func repeatCandidates(inputs []incident.AlertInput) map[string]*incident.AlertInput {
+	out := make(map[string]*incident.AlertInput, len(inputs))
+	dup := map[string]bool{}
+	for i := range inputs {
+		in := &inputs[i]
+		if _, seen := out[in.Fingerprint]; seen || dup[in.Fingerprint] {
+			delete(out, in.Fingerprint)
+			dup[in.Fingerprint] = true
+			continue
+		}
+		if in.Status == incident.AlertFiring {
+			out[in.Fingerprint] = in
+		}
 	}
+	return out
+}
+
+// currentAlerts loads the current occurrence of each fingerprint, with the
+// status of its incident, row-locked. Alerts that repeats holds a plain
+// repeat for (same status, same annotations) are read lean: without
+// parsing their labels and annotations, which are the input's. The others
+// are read whole. leanAlerts are the alerts read lean.
+func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, repeats map[string]*incident.AlertInput) (st *incident.State, leanAlerts map[*incident.Alert]bool, err error) {
+	st = &incident.State{Alerts: make(map[string]*incident.Alert, len(fps)), Owners: map[int64]incident.Owner{}}
+	if len(fps) == 0 {
+		return st, nil, nil
+	}
+	columns := alertColumns
+	if len(repeats) > 0 {
+		columns = leanAlertColumns
+	}
+	var whole []string
+	err = s.loadCurrentAlerts(ctx, tx, fps, columns, func(r *alertRow, owner *incident.Owner) {
+		var a *incident.Alert
+		if columns == leanAlertColumns {
+			in := repeats[r.Fingerprint]
+			if in == nil || r.Suppressed == 1 || incident.AlertStatus(r.Status) != incident.AlertFiring ||
+				(len(in.Annotations) > 0 && labelsJSON(in.Annotations) != r.Annotations) {
+				whole = append(whole, r.Fingerprint)
+				return
+			}
+			r.Labels = ""
+			r.Annotations = ""
+			a = r.alert()
+			a.Labels, a.Annotations = in.Labels, in.Annotations
+			if leanAlerts == nil {
+				leanAlerts = map[*incident.Alert]bool{}
+			}
+			leanAlerts[a] = true
+		} else {
+			a = r.alert()
+		}
+		st.Alerts[a.Fingerprint] = a
+		if owner != nil {
+			st.Owners[a.IncidentID] = *owner
+		}
+	})
+	if err != nil || len(whole) == 0 {
+		return st, leanAlerts, err
+	}
+	err = s.loadCurrentAlerts(ctx, tx, whole, alertColumns, func(r *alertRow, owner *incident.Owner) {
+		a := r.alert()
+		st.Alerts[a.Fingerprint] = a
+		if owner != nil {
+			st.Owners[a.IncidentID] = *owner
+		}
+	})
+	return st, leanAlerts, err
+}
+
+// loadCurrentAlerts reads columns of the current occurrences of fps, with
+// the status of their incident, in one row-locking query.
+func (s *Store) loadCurrentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, columns string, each func(r *alertRow, owner *incident.Owner)) error {
 	cond, arg, err := s.in("a.fingerprint", fps)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var rows []struct {
 		alertRow
@@ -271,19 +363,19 @@ func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string) (*
 	if s.forUpdate != "" {
 		lock = s.forUpdate + " OF a"
 	}
-	q := "SELECT a." + strings.ReplaceAll(alertColumns, ", ", ", a.") + ", i.status AS owner_status, i.resolved_at AS owner_resolved_at" +
+	q := "SELECT a." + strings.ReplaceAll(columns, ", ", ", a.") + ", i.status AS owner_status, i.resolved_at AS owner_resolved_at" +
 		" FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id WHERE a.is_current = 1 AND " + cond + " ORDER BY a.fingerprint" + lock
 	if err := tx.SelectContext(ctx, &rows, s.db.Rebind(q), arg); err != nil {
-		return nil, err
+		return err
 	}
 	for i := range rows {
-		a := rows[i].alert()
-		st.Alerts[a.Fingerprint] = a
+		var owner *incident.Owner
 		if rows[i].OwnerStatus.Valid {
-			st.Owners[a.IncidentID] = incident.Owner{Status: incident.Status(rows[i].OwnerStatus.String), ResolvedAt: fromMicro(rows[i].OwnerResolvedAt.Int64)}
+			owner = &incident.Owner{Status: incident.Status(rows[i].OwnerStatus.String), ResolvedAt: fromMicro(rows[i].OwnerResolvedAt.Int64)}
 		}
+		each(&rows[i].alertRow, owner)
 	}
-	return st, nil
+	return nil
 }
 
 // incidentsFor loads incidents by id, the open incidents of group keys, and
