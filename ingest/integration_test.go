@@ -14,7 +14,7 @@ import (
 )
 
 // parseIntegrations reads an integrations: section as the config does.
-func parseIntegrations(t *testing.T, file string, data []byte) (Integrations, error) {
+func parseIntegrations(t testing.TB, file string, data []byte) (Integrations, error) {
 	t.Helper()
 	var doc struct {
 		Integrations Integrations `yaml:"integrations"`
