@@ -3,11 +3,8 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -141,6 +138,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		web.WriteError(w, r, http.StatusBadRequest, pe.field, pe.Error())
 	case errors.As(err, &ae):
 		web.WriteError(w, r, http.StatusForbidden, "actor", ae.Error())
+	case errors.Is(err, errTooLarge):
+		web.WriteError(w, r, http.StatusRequestEntityTooLarge, "", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		web.WriteError(w, r, http.StatusNotFound, "", err.Error())
 	case errors.Is(err, incident.ErrConflict):
@@ -343,20 +342,11 @@ func decodeAction(w http.ResponseWriter, r *http.Request) (ActionRequest, error)
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return req, errMediaType
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, errTooLarge
-		}
-		return req, &paramError{"body", err.Error()}
+		return req, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, &paramError{"body", "want a JSON object {\"actor\": ..., \"message\": ...}: " + err.Error()}
-	}
-	return req, nil
+	return req, decodeStrict(body, &req, false, `want a JSON object {"actor": ..., "message": ...}`)
 }
 
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {

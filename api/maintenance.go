@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"strconv"
@@ -50,13 +49,14 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, http.StatusUnsupportedMediaType, "", errMediaType.Error())
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.fail(w, r, &paramError{"body", `want {"ci", "start", "end" (RFC 3339), "reason", "actor"}: ` + err.Error()})
+	body, err := readBody(w, r)
+	if err == nil {
+		err = decodeStrict(body, &req, false, `want {"ci", "start", "end" (RFC 3339), "reason", "actor"}`)
+	}
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
-	var err error
 	if req.Actor, err = actorOf(r, req.Actor); err != nil {
 		a.fail(w, r, err)
 		return

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -153,10 +152,12 @@ func (a *API) changeProblem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ProblemStatusRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.fail(w, r, &paramError{"body", `want {"status", "actor", "workaround", "runbook", "message"}: ` + err.Error()})
+	body, err := readBody(w, r)
+	if err == nil {
+		err = decodeStrict(body, &req, false, `want {"status", "actor", "workaround", "runbook", "message"}`)
+	}
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	if req.Actor, err = actorOf(r, req.Actor); err != nil {

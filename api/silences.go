@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -92,13 +91,14 @@ func (a *API) addSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req SilenceRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.fail(w, r, &paramError{"body", `want {"matchers", "end" or "duration", "start", "comment", "created_by"}: ` + err.Error()})
+	body, err := readBody(w, r)
+	if err == nil {
+		err = decodeStrict(body, &req, false, `want {"matchers", "end" or "duration", "start", "comment", "created_by"}`)
+	}
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
-	var err error
 	if req.CreatedBy, err = actorOf(r, req.CreatedBy); err != nil {
 		a.fail(w, r, err)
 		return
