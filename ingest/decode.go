@@ -197,6 +197,10 @@ func validate(in *incident.AlertInput, field string) error {
 	if len(in.Labels) > maxLabels {
 		return badf(field+".labels", "%d labels, more than %d", len(in.Labels), maxLabels)
 	}
+	// Like label values, these are stored as text, which cannot hold NUL.
+	if strings.IndexByte(in.Source, 0) >= 0 || strings.IndexByte(in.GeneratorURL, 0) >= 0 {
+		return badf(field, "source or generator URL contains a NUL character")
+	}
 	if err := checkKV(in.Labels, field+".labels"); err != nil {
 		return err
 	}

@@ -59,8 +59,8 @@ func checkDecoded(t *testing.T, alerts []incident.AlertInput) {
 		if a.Status != incident.AlertFiring && a.Status != incident.AlertResolved {
 			t.Fatalf("alert %d: status %q", i, a.Status)
 		}
-		if a.Source == "" || a.Annotations == nil {
-			t.Fatalf("alert %d: source %q, annotations %v", i, a.Source, a.Annotations)
+		if a.Source == "" || a.Annotations == nil || strings.ContainsRune(a.Source+a.GeneratorURL, 0) {
+			t.Fatalf("alert %d: source %q, generator URL %q, annotations %v", i, a.Source, a.GeneratorURL, a.Annotations)
 		}
 		for _, kv := range []map[string]string{a.Labels, a.Annotations} {
 			for k, v := range kv {
