@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/incidentd/incidentd/strictyaml"
 )
@@ -155,6 +156,9 @@ func (doc *Document) validate(d *strictyaml.Decoder) {
 		default:
 			ids[ci.ID] = i
 		}
+		if f := nulField(ci); f != "" {
+			d.Failf(key("."+f), "contains a NUL character")
+		}
 		if ci.Criticality == 0 {
 			ci.Criticality = DefaultCriticality
 		}
@@ -207,6 +211,29 @@ func (doc *Document) validate(d *strictyaml.Decoder) {
 	for _, cycle := range cycles(memberOf) {
 		d.Failf("relations", "member_of cycle: %v", cycle)
 	}
+}
+
+// nulField names a field of ci that holds a NUL character, which
+// PostgreSQL text cannot store (YAML writes it "\0", JSON "\u0000"), or "".
+func nulField(ci *CI) string {
+	for _, f := range [...]struct{ name, v string }{{"id", ci.ID}, {"name", ci.Name}, {"class", ci.Class}, {"owner", ci.Owner}, {"environment", ci.Environment}} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return f.name
+		}
+	}
+	for k, v := range ci.Attributes {
+		if strings.IndexByte(k+v, 0) >= 0 {
+			return "attributes"
+		}
+	}
+	for j, m := range ci.Match {
+		for k, v := range m {
+			if strings.IndexByte(k+v, 0) >= 0 {
+				return fmt.Sprintf("match[%d]", j)
+			}
+		}
+	}
+	return ""
 }
 
 // cycles finds the cycles of a directed graph given as adjacency lists,

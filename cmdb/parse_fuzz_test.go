@@ -33,6 +33,11 @@ func checkDocument(t *testing.T, doc *Document) {
 	if err := doc.Validate(); err != nil {
 		t.Fatalf("accepted document does not validate: %v", err)
 	}
+	for i := range doc.CIs {
+		if f := nulField(&doc.CIs[i]); f != "" {
+			t.Fatalf("accepted CI %d has a NUL in %s", i, f)
+		}
+	}
 	js, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
