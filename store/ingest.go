@@ -254,6 +254,9 @@ func (s *Store) upsert(ctx context.Context, tx *sqlx.Tx, table, columns, conflic
 	if n == 0 {
 		return nil
 	}
+	if s.backend == Postgres && n > 1 {
+		return s.upsertUnnest(ctx, tx, table, columns, conflict, n, values)
+	}
 	width := len(strings.Split(columns, ", "))
 	chunk := maxParams / width
 	args := make([]any, 0, min(n, chunk)*width)

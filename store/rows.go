@@ -212,25 +212,34 @@ func upsertSQL(table, columns string, n int, conflict string) string {
 		}
 		b.WriteString(row)
 	}
-	if conflict != "" {
-		b.WriteString(" ON CONFLICT (")
-		b.WriteString(conflict)
-		b.WriteString(") DO UPDATE SET ")
-		keys := map[string]bool{}
-		for _, k := range strings.Split(conflict, ", ") {
-			keys[k] = true
+	b.WriteString(onConflict(cols, conflict))
+	return b.String()
+}
+
+// onConflict is the clause that updates every non-key column of a row
+// whose conflict key exists ("" without conflict columns).
+func onConflict(cols []string, conflict string) string {
+	if conflict == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" ON CONFLICT (")
+	b.WriteString(conflict)
+	b.WriteString(") DO UPDATE SET ")
+	keys := map[string]bool{}
+	for _, k := range strings.Split(conflict, ", ") {
+		keys[k] = true
+	}
+	first := true
+	for _, c := range cols {
+		if keys[c] {
+			continue
 		}
-		first := true
-		for _, c := range cols {
-			if keys[c] {
-				continue
-			}
-			if !first {
-				b.WriteString(", ")
-			}
-			first = false
-			b.WriteString(c + " = excluded." + c)
+		if !first {
+			b.WriteString(", ")
 		}
+		first = false
+		b.WriteString(c + " = excluded." + c)
 	}
 	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,8 @@ type Store struct {
 	// outbox lock.
 	forUpdate string
 	onCommit  atomic.Pointer[func()]
+	// unnest caches PostgreSQL's array-parameter upserts (unnest.go).
+	unnest sync.Map
 }
 
 // Open connects to dsn, applies pending migrations and returns the store.

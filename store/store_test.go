@@ -452,3 +452,30 @@ func TestChangeIncidentPriorityAndLabels(t *testing.T) {
 		}
 	})
 }
+
+// TestAwkwardTextRoundTrips writes values that array literals and SQL
+// quote specially through multi-row writes (PostgreSQL's unnest arrays)
+// and reads them back unchanged.
+func TestAwkwardTextRoundTrips(t *testing.T) {
+	values := []string{`NULL`, `a"b`, `back\slash`, `{x,y}`, `'; DROP TABLE alerts;--`, ``, ` spaced `, "tab\tline\nbreak", `ünïcødé ✓`, `,`}
+	storetest.Each(t, func(t *testing.T, b store.Backend) {
+		s := storetest.Open(t, b)
+		p := incident.DefaultPolicy()
+		var in []incident.AlertInput
+		for i, v := range values {
+			a := firing(map[string]string{"alertname": "Awkward", "i": string(rune('a' + i)), "value": v}, t0)
+			a.Annotations = map[string]string{"summary": v}
+			in = append(in, a)
+		}
+		ingest(t, s, &p, t0, in...)
+		for i, v := range values {
+			got, err := s.Alerts(context.Background(), store.AlertFilter{Fingerprint: in[i].Fingerprint, Limit: 10})
+			if err != nil || len(got) != 1 {
+				t.Fatalf("alert %d: %v, %d rows", i, err, len(got))
+			}
+			if got[0].Labels["value"] != v || got[0].Annotations["summary"] != v {
+				t.Errorf("value %q came back as label %q, annotation %q", v, got[0].Labels["value"], got[0].Annotations["summary"])
+			}
+		}
+	})
+}
