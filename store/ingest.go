@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -350,33 +349,48 @@ func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, re
 	return st, leanAlerts, err
 }
 
-// loadCurrentAlerts reads columns of the current occurrences of fps, with
-// the status of their incident, in one row-locking query.
+// loadCurrentAlerts reads columns of the current occurrences of fps,
+// row-locked, and then the status of their incidents. Two queries rather
+// than a join: with a thousand fingerprints PostgreSQL hashed the whole
+// incidents table for the join (13 of 57 ms with 50,000 incidents).
 func (s *Store) loadCurrentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, columns string, each func(r *alertRow, owner *incident.Owner)) error {
-	cond, arg, err := s.in("a.fingerprint", fps)
+	cond, arg, err := s.in("fingerprint", fps)
 	if err != nil {
 		return err
 	}
-	var rows []struct {
-		alertRow
-		OwnerStatus     sql.NullString `db:"owner_status"`
-		OwnerResolvedAt sql.NullInt64  `db:"owner_resolved_at"`
-	}
-	lock := ""
-	if s.forUpdate != "" {
-		lock = s.forUpdate + " OF a"
-	}
-	q := "SELECT a." + strings.ReplaceAll(columns, ", ", ", a.") + ", i.status AS owner_status, i.resolved_at AS owner_resolved_at" +
-		" FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id WHERE a.is_current = 1 AND " + cond + " ORDER BY a.fingerprint" + lock
+	var rows []alertRow
+	q := "SELECT " + columns + " FROM alerts WHERE is_current = 1 AND " + cond + " ORDER BY fingerprint" + s.forUpdate
 	if err := tx.SelectContext(ctx, &rows, s.db.Rebind(q), arg); err != nil {
 		return err
 	}
+	var ids []int64
+	seen := map[int64]bool{}
 	for i := range rows {
-		var owner *incident.Owner
-		if rows[i].OwnerStatus.Valid {
-			owner = &incident.Owner{Status: incident.Status(rows[i].OwnerStatus.String), ResolvedAt: fromMicro(rows[i].OwnerResolvedAt.Int64)}
+		if id := rows[i].IncidentID.Int64; rows[i].IncidentID.Valid && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
-		each(&rows[i].alertRow, owner)
+	}
+	owners := make(map[int64]*incident.Owner, len(ids))
+	if len(ids) > 0 {
+		cond, arg, err := s.in("id", ids)
+		if err != nil {
+			return err
+		}
+		var incs []struct {
+			ID         int64  `db:"id"`
+			Status     string `db:"status"`
+			ResolvedAt int64  `db:"resolved_at"`
+		}
+		if err := tx.SelectContext(ctx, &incs, s.db.Rebind("SELECT id, status, resolved_at FROM incidents WHERE "+cond), arg); err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			owners[inc.ID] = &incident.Owner{Status: incident.Status(inc.Status), ResolvedAt: fromMicro(inc.ResolvedAt)}
+		}
+	}
+	for i := range rows {
+		each(&rows[i], owners[rows[i].IncidentID.Int64])
 	}
 	return nil
 }
