@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/incidentd/incidentd/strictyaml"
 )
@@ -91,6 +92,9 @@ func (f *csvFile) header() ([]string, bool) {
 	for i, h := range rec {
 		names[i] = strings.ToLower(strings.TrimSpace(h))
 		line, _ := f.r.FieldPos(i)
+		if !f.checkUTF8(line, i, h) {
+			ok = false
+		}
 		switch j, dup := first[names[i]]; {
 		case names[i] == "":
 			f.failAt(line, "", "column %d of the header has no name", i+1)
@@ -130,11 +134,23 @@ func (f *csvFile) rows() []csvRow {
 			r.cells[i] = strings.TrimSpace(c)
 			r.lines[i], _ = f.r.FieldPos(i)
 			blank = blank && r.cells[i] == ""
+			f.checkUTF8(r.lines[i], i, c)
 		}
 		if !blank {
 			out = append(out, r)
 		}
 	}
+}
+
+// checkUTF8 reports a cell that is not UTF-8 (a spreadsheet saved in
+// another encoding): stored as is, it would come back from the API with
+// U+FFFD in place of the bad bytes.
+func (f *csvFile) checkUTF8(line, col int, cell string) bool {
+	if utf8.ValidString(cell) {
+		return true
+	}
+	f.failAt(line, "", "column %d: not valid UTF-8 (save the file as UTF-8)", col+1)
+	return false
 }
 
 // readError reports a malformed row. The reader goes on with the next one.

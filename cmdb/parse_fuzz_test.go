@@ -119,3 +119,20 @@ func FuzzParseCSV(f *testing.F) {
 		}
 	})
 }
+
+// TestParseCSVRejectsInvalidUTF8 pins the fix for the fuzzer's finding: a
+// cell (or header) in another encoding was stored as is and came back
+// from the API with U+FFFD.
+func TestParseCSVRejectsInvalidUTF8(t *testing.T) {
+	for _, tt := range []struct{ name, cis, want string }{
+		{"cell", "id,owner\na,\"\xcd\"\n", "cis.csv:2: column 2: not valid UTF-8"},
+		{"header", "id,\xffowner\na,b\n", "cis.csv:1: column 2: not valid UTF-8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseCSV("cis.csv", strings.NewReader(tt.cis), "relations.csv", strings.NewReader("from,type,to\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
