@@ -3,28 +3,11 @@ package cmdb
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/fuzzseed"
-	"github.com/incidentd/incidentd/strictyaml"
 )
-
-// checkErrors requires the error of a rejected document to be a list of
-// problems, each saying something.
-func checkErrors(t *testing.T, err error) {
-	t.Helper()
-	var errs strictyaml.Errors
-	if !errors.As(err, &errs) || len(errs) == 0 {
-		t.Fatalf("error %T %v is not a list of problems", err, err)
-	}
-	for _, e := range errs {
-		if e.Msg == "" {
-			t.Fatalf("problem %+v says nothing", e)
-		}
-	}
-}
 
 // checkDocument requires an accepted document to be valid and to come back
 // the same through JSON, the form the API and the store use.
@@ -78,7 +61,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Parse("fuzz.yml", data)
 		if err != nil {
-			checkErrors(t, err)
+			fuzzseed.CheckErrors(t, err, "")
 			return
 		}
 		checkDocument(t, doc)
@@ -89,7 +72,7 @@ func FuzzParsePatch(f *testing.F) {
 	addDocumentSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if _, err := ParsePatch("fuzz.yml", data); err != nil {
-			checkErrors(t, err)
+			fuzzseed.CheckErrors(t, err, "")
 		}
 	})
 }
@@ -110,12 +93,12 @@ func FuzzParseCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cisCSV, relsCSV string) {
 		doc, err := ParseCSV("cis.csv", strings.NewReader(cisCSV), "relations.csv", strings.NewReader(relsCSV))
 		if err != nil {
-			checkErrors(t, err)
+			fuzzseed.CheckErrors(t, err, "")
 		} else {
 			checkDocument(t, doc)
 		}
 		if _, err := ParseCSVPatch("cis.csv", strings.NewReader(cisCSV), "relations.csv", strings.NewReader(relsCSV)); err != nil {
-			checkErrors(t, err)
+			fuzzseed.CheckErrors(t, err, "")
 		}
 	})
 }

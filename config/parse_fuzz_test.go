@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/fuzzseed"
@@ -23,16 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("fuzz.yml", data)
 		if err != nil {
-			// Every problem names the file, so the operator knows where.
-			var errs Errors
-			if !errors.As(err, &errs) || len(errs) == 0 {
-				t.Fatalf("error %T %v is not a list of problems", err, err)
-			}
-			for _, e := range errs {
-				if e.File != "fuzz.yml" || e.Msg == "" {
-					t.Fatalf("problem %+v does not name the file or says nothing", e)
-				}
-			}
+			fuzzseed.CheckErrors(t, err, "fuzz.yml")
 			return
 		}
 		// What the daemon derives from an accepted config never panics.

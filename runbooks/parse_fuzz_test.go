@@ -1,7 +1,6 @@
 package runbooks
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/fuzzseed"
@@ -20,17 +19,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rb, err := Parse("fuzz.yml", data)
 		if err != nil {
-			// Every problem is a diagnostic naming the file, so that the
-			// operator is pointed at the line, never a bare error.
-			var ds Diagnostics
-			if !errors.As(err, &ds) || len(ds) == 0 {
-				t.Fatalf("error %T %v is not a list of diagnostics", err, err)
-			}
-			for _, d := range ds {
-				if d.File != "fuzz.yml" || d.Msg == "" {
-					t.Fatalf("diagnostic %+v does not name the file or says nothing", d)
-				}
-			}
+			fuzzseed.CheckErrors(t, err, "fuzz.yml")
 			return
 		}
 		if !runbookNameRe.MatchString(rb.Name) || len(rb.Steps) == 0 || rb.Timeout <= 0 {

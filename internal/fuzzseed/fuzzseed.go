@@ -5,12 +5,14 @@
 package fuzzseed
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/incidentd/incidentd/internal/mdcode"
+	"github.com/incidentd/incidentd/strictyaml"
 )
 
 // Root returns the module root as seen from a package directory (the
@@ -78,4 +80,21 @@ func Files(tb testing.TB, globs ...string) [][]byte {
 		}
 	}
 	return out
+}
+
+// CheckErrors requires err, from a parser of config-like files, to be a
+// non-empty strictyaml.Errors whose every entry says something and, if
+// file is not empty, names file: an operator is pointed at the line, never
+// given a bare error.
+func CheckErrors(t *testing.T, err error, file string) {
+	t.Helper()
+	var errs strictyaml.Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		t.Fatalf("error %T %v is not a list of problems", err, err)
+	}
+	for _, e := range errs {
+		if e.Msg == "" || file != "" && e.File != file {
+			t.Fatalf("problem %+v says nothing or does not name %s", e, file)
+		}
+	}
 }
