@@ -18,8 +18,8 @@ import (
 // daemon and then writable again. chmod does not stop root, and tests may
 // run as root, so the fault is the file size limit (RLIMIT_FSIZE, set on the
 // running process with prlimit(1)): every write past 4 KiB fails with EFBIG,
-// as on a full disk. The daemon starts with SIGXFSZ ignored, as a service
-// manager would run it if it should survive the limit. While the fault
+// as on a full disk (the Go runtime ignores SIGXFSZ, so the write fails
+// instead of the signal killing the process). While the fault
 // lasts, ingest answers 503 with a clear error in the log and no 200 for an
 // alert it did not keep; afterwards it serves again by itself, the database
 // passes PRAGMA integrity_check and holds every alert answered 200.
@@ -29,7 +29,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 		t.Skip("prlimit(1) not installed (util-linux): no way to fill the disk of one process")
 	}
 	file := filepath.Join(t.TempDir(), "incidentd.db")
-	p := start(t, "incidentd", plainConfig(t), "sqlite://"+file, "sh", "-c", `trap '' XFSZ; exec "$@"`, "sh")
+	p := start(t, "incidentd", plainConfig(t), "sqlite://"+file)
 	setLimit := func(v string) {
 		t.Helper()
 		if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(p.cmd.Process.Pid), "--fsize="+v+":").CombinedOutput(); err != nil {

@@ -96,21 +96,20 @@ type proc struct {
 
 // start runs the built binary on configFile and dsn (see spawn) and waits
 // until it is ready.
-func start(t *testing.T, name, configFile, dsn string, wrap ...string) *proc {
+func start(t *testing.T, name, configFile, dsn string) *proc {
 	t.Helper()
-	p := spawn(t, name, configFile, dsn, wrap...)
+	p := spawn(t, name, configFile, dsn)
 	p.ready(t)
 	return p
 }
 
-// spawn starts the built binary on configFile and dsn, as `wrap... incidentd
-// ARGS` when wrap is given. The process is killed when the test ends; its
-// log is shown if the test failed.
-func spawn(t *testing.T, name, configFile, dsn string, wrap ...string) *proc {
+// spawn starts the built binary on configFile and dsn. The process is
+// killed when the test ends; its log is shown if the test failed.
+func spawn(t *testing.T, name, configFile, dsn string) *proc {
 	t.Helper()
 	addr := daemontest.FreeAddr(t)
-	args := append(wrap, daemontest.Binary(t, "test"), "--config.file", configFile, "--storage.dsn", dsn, "--web.listen-address", addr)
-	p := &proc{name: name, cmd: exec.Command(args[0], args[1:]...), url: "http://" + addr, log: &logBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(daemontest.Binary(t, "test"), "--config.file", configFile, "--storage.dsn", dsn, "--web.listen-address", addr)
+	p := &proc{name: name, cmd: cmd, url: "http://" + addr, log: &logBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

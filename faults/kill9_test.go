@@ -36,7 +36,7 @@ func TestKill9UnderLoad(t *testing.T) {
 func kill9UnderLoad(t *testing.T, dsn string, open func() *sql.DB) {
 	rec := newReceiver(t)
 	defer rec.logIfFailed(t)
-	config := writeConfig(t, rec, 5*time.Second, 5*time.Second)
+	config := writeConfig(t, rec, 8*time.Second, 8*time.Second)
 	p := start(t, "incidentd", config, dsn)
 	const incidents = 3
 	post(t, p.url, timerAlerts("kill", incidents))

@@ -20,7 +20,7 @@ func TestReplicasKill9(t *testing.T) {
 	dsn, _ := pgDatabase(t)
 	rec := newReceiver(t)
 	defer rec.logIfFailed(t)
-	config := writeConfig(t, rec, 3*time.Second, 3*time.Second)
+	config := writeConfig(t, rec, 5*time.Second, 5*time.Second)
 	var reps []*proc
 	for i := 0; i < 3; i++ {
 		reps = append(reps, spawn(t, fmt.Sprintf("replica %d", i), config, dsn))
@@ -67,7 +67,7 @@ func TestReplicasKill9(t *testing.T) {
 	}
 
 	// Kill a replica once level 1 has paged everywhere: level 2 and the
-	// runbooks' http steps are due in three seconds.
+	// runbooks' http steps are due five seconds after it.
 	poll(t, 30*time.Second, "alice paged for every incident", func() bool { return len(paged(rec, "alice")) >= groups })
 	if n := len(paged(rec, "bob")); n == groups {
 		t.Fatalf("level 2 paged for all %d incidents before the kill: the test would not test the kill", n)
