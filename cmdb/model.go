@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/incidentd/incidentd/strictyaml"
 )
@@ -103,6 +104,11 @@ func Parse(file string, data []byte) (*Document, error) {
 // object takes its last value here instead of being an error.
 func parseValidJSON(data []byte) (*Document, bool) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, false
+	}
+	// encoding/json would store invalid UTF-8 as U+FFFD; the strict
+	// decoder rejects it with the line.
+	if !utf8.Valid(data) {
 		return nil, false
 	}
 	var doc Document

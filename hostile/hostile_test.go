@@ -325,6 +325,8 @@ func TestHostileInput(t *testing.T) {
 			{"runbook: SQL as the incident", "POST", "/api/v1/runbooks/none/runs", "", `{"actor":"a","incident":"` + sqlBait + `"}`, 400},
 			{"cmdb: NUL in a CI id", "PUT", "/api/v1/cmdb", "", `{"cis":[{"id":"a\u0000"}]}`, 400},
 			{"cmdb: NUL in an attribute, YAML", "PUT", "/api/v1/cmdb", "application/yaml", "cis: [{id: a, attributes: {k: \"\\0\"}}]\n", 400},
+			{"cmdb: invalid UTF-8 in a CI id, JSON", "PUT", "/api/v1/cmdb", "", "{\"cis\":[{\"id\":\"a\xff\"}]}", 400},
+			{"cmdb: NUL in a deleted CI id", "PATCH", "/api/v1/cmdb", "", `{"delete":{"cis":["a\u0000"]}}`, 400},
 			{"cmdb: list as a CI id", "PUT", "/api/v1/cmdb", "", `{"cis":[{"id":[1]}]}`, 400},
 			{"cmdb: YAML alias bomb", "PUT", "/api/v1/cmdb", "application/yaml", aliasBomb(), 400},
 			{"cmdb: YAML alias cycle", "PUT", "/api/v1/cmdb", "application/yaml", "cis: &c [{id: a, match: *c}]\n", 400},
