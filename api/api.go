@@ -351,8 +351,16 @@ func decodeAction(w http.ResponseWriter, r *http.Request) (ActionRequest, error)
 
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.AlertFilter{Fingerprint: q.Get("fingerprint"), After: q.Get("cursor")}
+	var f store.AlertFilter
 	var err error
+	if f.Fingerprint, err = textParam(q, "fingerprint"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if f.After, err = textParam(q, "cursor"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if f.Limit, err = parseLimit(q.Get("limit")); err != nil {
 		a.fail(w, r, err)
 		return

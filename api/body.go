@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -69,4 +71,15 @@ func decodeStrict(body []byte, v any, useNumber bool, want string) error {
 		return &paramError{"body", want + ": data after the JSON value"}
 	}
 	return nil
+}
+
+// textParam returns query parameter name, refusing invalid UTF-8 and NUL
+// as readBody does: a value that goes to the store as text would make
+// PostgreSQL fail (a 503) where the answer is simply "no such thing".
+func textParam(q url.Values, name string) (string, error) {
+	v := q.Get(name)
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return "", &paramError{name, "not valid UTF-8 text"}
+	}
+	return v, nil
 }

@@ -304,8 +304,12 @@ func (a *RunbookAPI) start(w http.ResponseWriter, r *http.Request) {
 
 func (a *RunbookAPI) runs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.RunFilter{Runbook: q.Get("runbook")}
+	var f store.RunFilter
 	var err error
+	if f.Runbook, err = textParam(q, "runbook"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if f.Limit, err = parseLimit(q.Get("limit")); err != nil {
 		a.fail(w, r, err)
 		return
