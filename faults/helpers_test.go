@@ -174,6 +174,21 @@ type receiver struct {
 	mu    sync.Mutex
 	pages []page
 	hits  []hit
+	// holdUser: the next page to this user is held open, neither recorded
+	// nor answered, until release is closed; then it is answered 503.
+	holdUser string
+	held     chan struct{} // closed when the held page arrived
+	release  chan struct{}
+}
+
+// holdNextPage makes the next page to user hang until the returned
+// function is called; wait on r.held for its arrival.
+func (r *receiver) holdNextPage(user string) (release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.holdUser, r.held, r.release = user, make(chan struct{}), make(chan struct{})
+	ch := r.release
+	return sync.OnceFunc(func() { close(ch) })
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -181,7 +196,7 @@ func newReceiver(t *testing.T) *receiver {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		defer r.mu.Unlock()
+		defer func() { r.mu.Unlock() }()
 		switch req.URL.Path {
 		case "/notify":
 			var p struct {
@@ -204,6 +219,19 @@ func newReceiver(t *testing.T) *receiver {
 			pg := page{Delivery: req.Header.Get("X-Incidentd-Delivery"), ID: p.ID, Incident: p.Incident.ID, Event: p.Event, Level: p.Escalation.Level}
 			if p.Recipient != nil {
 				pg.User = p.Recipient.User
+			}
+			if r.holdUser != "" && pg.User == r.holdUser {
+				r.holdUser = ""
+				held, release := r.held, r.release
+				r.mu.Unlock()
+				close(held)
+				select {
+				case <-release:
+				case <-req.Context().Done():
+				}
+				r.mu.Lock()
+				http.Error(w, "held by the test", http.StatusServiceUnavailable)
+				return
 			}
 			r.pages = append(r.pages, pg)
 		case "/runbook":
@@ -238,8 +266,9 @@ func (r *receiver) snapshot() ([]page, []hit) {
 
 // writeConfig writes a config that pages alice on an incident of alertname
 // Timer, then bob after levelTimeout, and runs a runbook on each such
-// incident that waits for wait, then calls the receiver. It returns the
-// config file.
+// incident that waits for wait, then calls the receiver (with retries, so
+// that an attempt a kill interrupted is made again). It returns the config
+// file.
 func writeConfig(t *testing.T, rec *receiver, levelTimeout, wait time.Duration) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -262,7 +291,8 @@ runbooks:
 triggers: [{on: incident.triggered, match: '{alertname="Timer"}'}]
 steps:
   - wait: {duration: %s}
-  - http:
+  - retry: {attempts: 3, backoff: 1s}
+    http:
       method: POST
       url: "%s/runbook"
       json: {incident: "{{ .Incident.Key }}", run: "{{ .Runbook.RunID }}"}
