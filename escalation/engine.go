@@ -285,6 +285,18 @@ func statusAfter(ev incident.Event, last incident.Status, current incident.Statu
 	return current
 }
 
+// keepsStatus reports whether events of kind leave an escalation as it is
+// whatever its state (statusAfter keeps the last status, and they start
+// nothing): the engine skips them without reading the store, which an
+// alert storm's thousand events a second would otherwise cost.
+func keepsStatus(kind string) bool {
+	switch kind {
+	case incident.EventIncidentRootCause, incident.EventIncidentNote:
+		return true
+	}
+	return strings.HasPrefix(kind, "alert.") || strings.HasPrefix(kind, "problem.")
+}
+
 func startsRun(kind string) bool {
 	return kind == incident.EventIncidentTriggered || kind == incident.EventIncidentReopened || kind == EventRetriggered
 }
@@ -367,7 +379,7 @@ func stepKey(id int64, run, level, loop int) string {
 // Handle applies one timeline event. It is the engine's outbox handler, and
 // safe to repeat: each escalation row remembers the last event applied.
 func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
-	if ev.IncidentID == 0 || ownKind(ev.Kind) {
+	if ev.IncidentID == 0 || ownKind(ev.Kind) || keepsStatus(ev.Kind) {
 		return nil
 	}
 	existing, err := e.st.Escalation(ctx, ev.IncidentID)

@@ -21,7 +21,7 @@ func (e *Engine) Handle(ctx context.Context, ev incident.Event) error {
 	if strings.HasPrefix(ev.Kind, "runbook.") {
 		return nil // the engine's own record
 	}
-	if ev.IncidentID != 0 {
+	if ev.IncidentID != 0 && hasUntilWaits(e.Library()) {
 		if err := e.recheckWaits(ctx, ev); err != nil {
 			return err
 		}
@@ -121,6 +121,23 @@ func (e *Engine) alert(ctx context.Context, id string) (*incident.Alert, error) 
 
 // recheckWaits schedules, for every wait step with a condition on runs of
 // the event's incident, a check now.
+// hasUntilWaits reports whether a runbook of lib waits on a condition.
+// Without one, events need no look for waiting steps: an alert storm then
+// costs the engine no query per event. A run still following an older
+// text with such a wait re-checks on its interval.
+func hasUntilWaits(lib *Library) bool {
+	for _, rb := range lib.Set.All() {
+		for _, steps := range [][]*Step{rb.Steps, rb.OnFailure} {
+			for _, st := range steps {
+				if st.Wait != nil && st.Wait.Until != nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func (e *Engine) recheckWaits(ctx context.Context, ev incident.Event) error {
 	waits, err := e.runs.OpenSteps(ctx, ev.IncidentID, string(KindWait), store.StepWaiting)
 	if err != nil {
