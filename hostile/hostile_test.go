@@ -618,4 +618,27 @@ func duplicateKeys(t *testing.T, base string) {
 	if r.status != 201 || !strings.Contains(string(r.body), `"message":"second"`) || strings.Contains(string(r.body), `"message":"first"`) {
 		t.Fatalf("duplicate message keys in a note: %d %s", r.status, r.body)
 	}
+	// A CMDB body is YAML, whose decoder refuses a key set twice; only a
+	// valid JSON document for PUT takes the JSON fast path, where the last
+	// value wins (cmdb.Parse says so).
+	r = send(t, "PUT", base+"/api/v1/cmdb", "application/json", []byte(`{"cis":[{"id":"dup-first","id":"dup-second"}]}`))
+	if r.status != 200 {
+		t.Fatalf("duplicate id keys in a CMDB document: %d %s", r.status, r.body)
+	}
+	if r := send(t, "GET", base+"/api/v1/cmdb/cis/dup-second", "", nil); r.status != 200 {
+		t.Fatalf("the last of two ids was not stored: %d %s", r.status, r.body)
+	}
+	if r := send(t, "GET", base+"/api/v1/cmdb/cis/dup-first", "", nil); r.status != 404 {
+		t.Fatalf("the first of two ids was stored: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct{ method, ctype, body string }{
+		{"PATCH", "application/json", `{"upsert":{"cis":[{"id":"a","id":"b"}]}}`},
+		{"PUT", "application/yaml", "cis: [{id: a}]\ncis: [{id: b}]\n"},
+	} {
+		r = send(t, c.method, base+"/api/v1/cmdb", c.ctype, []byte(c.body))
+		checkError(t, r, 400, false)
+		if !strings.Contains(string(r.body), "set twice") {
+			t.Fatalf("%s %s: a key set twice: %s", c.method, c.body, r.body)
+		}
+	}
 }
