@@ -72,9 +72,18 @@ var sent struct {
 
 func send(t *testing.T, method, u, ctype string, body []byte) response {
 	t.Helper()
+	return sendWith(t, method, u, ctype, body, nil)
+}
+
+// sendWith sends a request with extra headers.
+func sendWith(t *testing.T, method, u, ctype string, body []byte, header http.Header) response {
+	t.Helper()
 	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	sent.Lock()
 	sent.reqs = append(sent.reqs, req)
