@@ -64,7 +64,7 @@ func (u *txn) updateSLA(inc *incident.Incident, firing string) error {
 			want[fmt.Sprintf("%s%s/%d", slaPrefix(id), rk, th.At.UnixMicro())] = th.At
 		}
 	}
-	pending, err := u.e.st.Timers(u.ctx, store.TimerFilter{Prefix: slaPrefix(id), States: []store.TimerState{store.TimerPending}})
+	pending, err := u.e.st.TimersTx(u.ctx, u.tx, store.TimerFilter{Prefix: slaPrefix(id), States: []store.TimerState{store.TimerPending}})
 	if err != nil {
 		return err
 	}

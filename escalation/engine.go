@@ -474,7 +474,7 @@ func (u *txn) start(inc *incident.Incident, ev incident.Event) error {
 	}
 	u.rec.Held = ""
 	if ev.Kind == incident.EventIncidentReopened && ev.AlertID != "" {
-		flapping, name, err := u.e.alertFlapping(u.ctx, ev.AlertID)
+		flapping, name, err := u.e.alertFlapping(u.ctx, u.tx, ev.AlertID)
 		if err != nil {
 			return err
 		}
@@ -532,12 +532,12 @@ func labelText(s incident.Subject) string {
 }
 
 // alertFlapping reports whether the alert occurrence id is flapping.
-func (e *Engine) alertFlapping(ctx context.Context, id string) (bool, string, error) {
+func (e *Engine) alertFlapping(ctx context.Context, tx sqlx.QueryerContext, id string) (bool, string, error) {
 	fp, seq, err := store.ParseAlertID(id)
 	if err != nil {
 		return false, id, nil
 	}
-	alerts, err := e.st.Alerts(ctx, store.AlertFilter{Fingerprint: fp, Limit: 1000})
+	alerts, err := e.st.AlertsTx(ctx, tx, store.AlertFilter{Fingerprint: fp, Limit: 1000})
 	if err != nil {
 		return false, id, err
 	}

@@ -71,7 +71,7 @@ func (e *Engine) fireStep(ctx context.Context, t timers.Timer) error {
 		// Another handler of this incident (an acknowledgement, an SLA
 		// breach escalating) may have cancelled this timer while it was
 		// claimed; updates of one incident take turns, so it shows now.
-		if current, err := e.st.Timer(ctx, t.Key); err != nil || current.State != store.TimerPending || current.Version != t.Version {
+		if current, err := e.st.TimerTx(ctx, u.tx, t.Key); err != nil || current.State != store.TimerPending || current.Version != t.Version {
 			return errNoChange
 		}
 		return u.step(inc, p, h)

@@ -67,6 +67,12 @@ type Consumer struct {
 	// onPass learns how each pass of Run ended, so that the caller can
 	// schedule a durable retry or a look after another replica's lease.
 	onPass func(Pass)
+	// heldUntil and cursor are the lease this consumer holds and how far
+	// it got: while the lease has more than a third to run, a pass starts
+	// from them without a write to claim it again. Nobody else moves the
+	// cursor while the lease is held.
+	heldUntil time.Time
+	cursor    int64
 }
 
 // NewConsumer returns a consumer with a random owner id, the wall clock
@@ -140,27 +146,39 @@ func (c *Consumer) Drain(ctx context.Context) error { return c.drain(ctx).Err }
 
 func (c *Consumer) drain(ctx context.Context) Pass {
 	now := c.clock.Now()
-	cursor, held, leaseEnd, err := c.src.ClaimCursor(ctx, c.name, c.owner, now, now.Add(c.lease))
-	if err != nil {
-		return Pass{Err: err}
-	}
-	if !held {
-		return Pass{Busy: leaseEnd}
+	cursor := c.cursor
+	if now.After(c.heldUntil.Add(-c.lease / 3)) {
+		c.heldUntil = time.Time{}
+		var held bool
+		var leaseEnd time.Time
+		var err error
+		cursor, held, leaseEnd, err = c.src.ClaimCursor(ctx, c.name, c.owner, now, now.Add(c.lease))
+		if err != nil {
+			return Pass{Err: err}
+		}
+		if !held {
+			return Pass{Busy: leaseEnd}
+		}
+		c.heldUntil, c.cursor = now.Add(c.lease), cursor
 	}
 	saved := cursor
 	// save records progress and renews the lease; false when the lease was
 	// lost (this process stalled past it), and the pass must stop.
 	save := func() (bool, error) {
-		held, err := c.src.AdvanceCursor(ctx, c.name, c.owner, cursor, c.clock.Now().Add(c.lease))
-		if err == nil {
-			saved = cursor
-			if !held {
-				c.log.Warn("outbox lease lost to another replica; it goes on from the saved cursor")
-			}
+		until := c.clock.Now().Add(c.lease)
+		held, err := c.src.AdvanceCursor(ctx, c.name, c.owner, cursor, until)
+		switch {
+		case err != nil:
+			c.heldUntil = time.Time{} // claim (and read the cursor) again
+		case !held:
+			c.heldUntil = time.Time{}
+			c.log.Warn("outbox lease lost to another replica; it goes on from the saved cursor")
+		default:
+			saved, c.cursor, c.heldUntil = cursor, cursor, until
 		}
 		return held, err
 	}
-	renewAt := now.Add(c.lease / 3)
+	renewAt := c.heldUntil.Add(-2 * c.lease / 3)
 	for {
 		events, err := c.src.EventsAfter(ctx, cursor, c.batch)
 		if err != nil {
@@ -176,6 +194,7 @@ func (c *Consumer) drain(ctx context.Context) Pass {
 						c.log.Warn("saving cursor", "err", serr)
 					}
 				}
+				c.heldUntil = time.Time{} // the retry claims afresh
 				return Pass{Err: err}
 			}
 			cursor = ev.ID

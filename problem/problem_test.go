@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incidentd/incidentd/clock"
 	"github.com/incidentd/incidentd/cmdb"
 	"github.com/incidentd/incidentd/correlate"
 	"github.com/incidentd/incidentd/incident"
@@ -46,7 +47,14 @@ func newEnv(t *testing.T, b store.Backend) *env {
 	p.Topology = c
 	s := storetest.Open(t, b)
 	d := problem.NewDetector(s, problem.Options{Recurrence: 3, Period: 7 * 24 * time.Hour}, nil)
-	return &env{t: t, s: s, p: p, consumer: outbox.NewConsumer(problem.ConsumerName, s, d.Handle, nil)}
+	return &env{t: t, s: s, p: p, consumer: newConsumer(s, d)}
+}
+
+// newConsumer follows the outbox for d as one process (owner "test").
+func newConsumer(s *store.Store, d *problem.Detector) *outbox.Consumer {
+	c := outbox.NewConsumer(problem.ConsumerName, s, d.Handle, nil)
+	c.SetLease("test", clock.Real{}, outbox.DefaultLease)
+	return c
 }
 
 // outage fires an alert at start and resolves it 5 minutes later.
@@ -100,12 +108,17 @@ func TestRecurrenceOpensProblemAndLinksLaterIncidents(t *testing.T) {
 		if ps, _ := e.s.IncidentProblems(ctx, 4); len(ps) != 1 || ps[0] != p.ID {
 			t.Fatalf("INC-4's problems: %v", ps)
 		}
-		// Replaying the whole outbox changes nothing.
+		// Replaying the whole outbox changes nothing: a restarted process
+		// (a new consumer, which reads the stored cursor) from event 0.
 		if err := e.s.SaveCursor(ctx, problem.ConsumerName, 0); err != nil {
 			t.Fatal(err)
 		}
+		e.consumer = newConsumer(e.s, problem.NewDetector(e.s, problem.Options{Recurrence: 3, Period: 7 * 24 * time.Hour}, nil))
 		if err := e.consumer.Drain(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if cur, _ := e.s.Cursor(ctx, problem.ConsumerName); cur == 0 {
+			t.Fatal("the replay handled no event")
 		}
 		tl, _ := e.s.ProblemTimeline(ctx, p.ID)
 		if len(e.problems()) != 1 || len(tl) != 5 { // opened + 4 links

@@ -112,6 +112,11 @@ type AlertFilter struct {
 
 // Alerts lists alert occurrences ordered by fingerprint and sequence.
 func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]*incident.Alert, error) {
+	return s.AlertsTx(ctx, s.db, f)
+}
+
+// AlertsTx lists alerts in the caller's transaction (see TimersTx).
+func (s *Store) AlertsTx(ctx context.Context, tx sqlx.QueryerContext, f AlertFilter) ([]*incident.Alert, error) {
 	conds := []string{}
 	var args []any
 	if f.Fingerprint != "" {
@@ -135,7 +140,7 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]*incident.Alert, e
 	q := "SELECT " + alertColumns + " FROM alerts WHERE " + strings.Join(conds, " AND ") + " ORDER BY fingerprint, seq LIMIT ?"
 	args = append(args, f.Limit)
 	var rows []alertRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := sqlx.SelectContext(ctx, tx, &rows, s.db.Rebind(q), args...); err != nil {
 		return nil, err
 	}
 	return alerts(rows), nil

@@ -295,6 +295,13 @@ type TimerFilter struct {
 
 // Timers lists timers by due time, then key.
 func (s *Store) Timers(ctx context.Context, f TimerFilter) ([]Timer, error) {
+	return s.TimersTx(ctx, s.db, f)
+}
+
+// TimersTx lists timers in the caller's transaction: a caller holding a
+// write transaction must not wait for a second connection (on SQLite, the
+// pool's other connections may all be waiting for its write lock).
+func (s *Store) TimersTx(ctx context.Context, tx sqlx.QueryerContext, f TimerFilter) ([]Timer, error) {
 	var where []string
 	var args []any
 	if f.Prefix != "" {
@@ -324,7 +331,7 @@ func (s *Store) Timers(ctx context.Context, f TimerFilter) ([]Timer, error) {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	var rows []timerRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q+" ORDER BY due, key LIMIT ?"), append(args, f.Limit)...); err != nil {
+	if err := sqlx.SelectContext(ctx, tx, &rows, s.db.Rebind(q+" ORDER BY due, key LIMIT ?"), append(args, f.Limit)...); err != nil {
 		return nil, err
 	}
 	return timerList(rows), nil
@@ -332,8 +339,13 @@ func (s *Store) Timers(ctx context.Context, f TimerFilter) ([]Timer, error) {
 
 // Timer returns the timer key, or ErrNotFound.
 func (s *Store) Timer(ctx context.Context, key string) (Timer, error) {
+	return s.TimerTx(ctx, s.db, key)
+}
+
+// TimerTx returns the timer key in the caller's transaction (see TimersTx).
+func (s *Store) TimerTx(ctx context.Context, tx sqlx.QueryerContext, key string) (Timer, error) {
 	var rows []timerRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind("SELECT "+timerColumns+" FROM timers WHERE key = ?"), key); err != nil {
+	if err := sqlx.SelectContext(ctx, tx, &rows, s.db.Rebind("SELECT "+timerColumns+" FROM timers WHERE key = ?"), key); err != nil {
 		return Timer{}, err
 	}
 	if len(rows) == 0 {

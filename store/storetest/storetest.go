@@ -78,7 +78,15 @@ func DSN(t testing.TB, b store.Backend) string {
 // Open opens a migrated store on a fresh database of backend b.
 func Open(t testing.TB, b store.Backend) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), DSN(t, b), store.Options{})
+	// One connection on SQLite: code that waits for a second connection
+	// while it holds a write transaction hangs here at once, instead of
+	// only when a loaded daemon's pool is full of writers waiting for that
+	// transaction's lock (seen as SQLITE_BUSY storms under load).
+	opts := store.Options{}
+	if b == store.SQLite {
+		opts.MaxOpenConns = 1
+	}
+	s, err := store.Open(context.Background(), DSN(t, b), opts)
 	if err != nil {
 		t.Fatalf("open %s store: %v", b, err)
 	}
