@@ -310,6 +310,12 @@ func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, re
 	if len(repeats) > 0 {
 		columns = leanAlertColumns
 	}
+	keep := func(a *incident.Alert, owner *incident.Owner) {
+		st.Alerts[a.Fingerprint] = a
+		if owner != nil {
+			st.Owners[a.IncidentID] = *owner
+		}
+	}
 	var whole []string
 	err = s.loadCurrentAlerts(ctx, tx, fps, columns, func(r *alertRow, owner *incident.Owner) {
 		var a *incident.Alert
@@ -331,21 +337,12 @@ func (s *Store) currentAlerts(ctx context.Context, tx *sqlx.Tx, fps []string, re
 		} else {
 			a = r.alert()
 		}
-		st.Alerts[a.Fingerprint] = a
-		if owner != nil {
-			st.Owners[a.IncidentID] = *owner
-		}
+		keep(a, owner)
 	})
 	if err != nil || len(whole) == 0 {
 		return st, leanAlerts, err
 	}
-	err = s.loadCurrentAlerts(ctx, tx, whole, alertColumns, func(r *alertRow, owner *incident.Owner) {
-		a := r.alert()
-		st.Alerts[a.Fingerprint] = a
-		if owner != nil {
-			st.Owners[a.IncidentID] = *owner
-		}
-	})
+	err = s.loadCurrentAlerts(ctx, tx, whole, alertColumns, func(r *alertRow, owner *incident.Owner) { keep(r.alert(), owner) })
 	return st, leanAlerts, err
 }
 
