@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +39,7 @@ type background struct {
 
 func newBackground(d *Daemon, st *store.Store, dsn string, reg prometheus.Registerer) *background {
 	opts := timers.Options{Logger: d.log, Registerer: reg}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if st.Backend() == store.Postgres {
 		opts.ListenDSN = dsn
 	}
 	b := &background{

@@ -276,19 +276,19 @@ func statusAfter(ev incident.Event, last incident.Status, current incident.Statu
 		return incident.StatusResolved
 	case incident.EventIncidentClosed:
 		return incident.StatusClosed
-	case incident.EventIncidentPriorityChanged, incident.EventIncidentRootCause, incident.EventIncidentNote:
+	case incident.EventIncidentPriorityChanged:
 		return last
 	}
-	if strings.HasPrefix(ev.Kind, "alert.") || strings.HasPrefix(ev.Kind, "problem.") {
+	if keepsStatus(ev.Kind) {
 		return last
 	}
 	return current
 }
 
-// keepsStatus reports whether events of kind leave an escalation as it is
-// whatever its state (statusAfter keeps the last status, and they start
-// nothing): the engine skips them without reading the store, which an
-// alert storm's thousand events a second would otherwise cost.
+// keepsStatus reports whether events of kind leave the incident's status,
+// and so its escalation, as they are, and start nothing: the engine skips
+// them without reading the store, which an alert storm's thousand events a
+// second would otherwise cost.
 func keepsStatus(kind string) bool {
 	switch kind {
 	case incident.EventIncidentRootCause, incident.EventIncidentNote:
